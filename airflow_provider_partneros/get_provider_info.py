@@ -1,0 +1,114 @@
+"""Provider metadata read by Airflow's ProvidersManager, and the single source of the connection form.
+
+Airflow 3.2+ builds the "add connection" form from ``conn-fields`` and ``ui-field-behaviour``
+here; the hook deliberately has no ``get_connection_form_widgets``. Defaults shown in the form
+are the ones :mod:`airflow_provider_partneros._config` applies, imported from there so the two
+cannot drift. This module must stay cheap to import: Airflow loads it in every component.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_partneros import __version__
+from airflow_provider_partneros._config import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_RETRY_BACKOFF,
+    DEFAULT_TIMEOUT,
+)
+
+CONN_TYPE = "partneros"
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Return the provider info dict (validated against Airflow's provider_info schema in tests)."""
+    return {
+        "package-name": "airflow-provider-partneros",
+        "name": "PartnerOS",
+        "description": "Sign in to PartnerOS, gate pipelines on CRM integrations, enrich partners and "
+        "generate AI profiles.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "PartnerOS",
+                "external-doc-url": "https://docs.partneros.ai",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": "PartnerOS",
+                "python-modules": ["airflow_provider_partneros.hooks.partneros"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": "PartnerOS",
+                "python-modules": ["airflow_provider_partneros.operators.partneros"],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": "PartnerOS",
+                "python-modules": ["airflow_provider_partneros.sensors.integration"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "PartnerOS",
+                "python-modules": ["airflow_provider_partneros.triggers.integration"],
+            }
+        ],
+        "connection-types": [
+            {
+                "connection-type": CONN_TYPE,
+                "hook-class-name": "airflow_provider_partneros.hooks.partneros.PartnerOSHook",
+                "hook-name": "PartnerOS",
+                "conn-fields": {
+                    "organization_id": {
+                        "label": "Organization ID",
+                        "description": "Optional. Made the session's active organization after sign-in; "
+                        "needed when the user belongs to several organizations.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "timeout": {
+                        "label": "Timeout (seconds)",
+                        "description": "Per request. Bounds connecting, every read and the whole answer.",
+                        "schema": {"type": ["number", "null"], "default": DEFAULT_TIMEOUT, "minimum": 0.1},
+                    },
+                    "verify": {
+                        "label": "Verify TLS",
+                        "description": "true (default), false, or the path of a CA bundle. Wins over "
+                        "REQUESTS_CA_BUNDLE and similar environment variables.",
+                        "schema": {"type": ["string", "null"], "default": "true"},
+                    },
+                    "max_retries": {
+                        "label": "Max retries",
+                        "description": "Retries inside one call for 429, 502/503/504 and network errors.",
+                        "schema": {"type": ["integer", "null"], "default": DEFAULT_MAX_RETRIES, "minimum": 0},
+                    },
+                    "retry_backoff": {
+                        "label": "Retry backoff (seconds)",
+                        "description": "Base of the exponential backoff (with jitter) between retries.",
+                        "schema": {
+                            "type": ["number", "null"],
+                            "default": DEFAULT_RETRY_BACKOFF,
+                            "minimum": 0,
+                        },
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "extra"],
+                    "relabeling": {"host": "Base URL", "login": "Email"},
+                    "placeholders": {
+                        "host": DEFAULT_BASE_URL,
+                        "login": "you@example.com",
+                        "password": "PartnerOS password",
+                        "organization_id": "leave empty to use the session's active organization",
+                        "verify": "true | false | /path/to/ca-bundle.pem",
+                    },
+                },
+            }
+        ],
+    }

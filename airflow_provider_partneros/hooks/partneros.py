@@ -1,0 +1,558 @@
+"""PartnerOSHook: one signed-in session per task, over ``requests``.
+
+The hook is a thin transport around :mod:`airflow_provider_partneros._protocol`: it sends the
+requests the protocol builds, sleeps when told, and signs in when asked. Use it as a context
+manager (operators and sensors do) so the session is signed out when the task ends::
+
+    with PartnerOSHook("partneros_default") as hook:
+        status = hook.get_integration_status("conn_123")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator, Mapping
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_partneros import _protocol as protocol
+from airflow_provider_partneros._config import DEFAULT_CONN_ID, PartnerOSSettings, settings_from_connection
+from airflow_provider_partneros._protocol import (
+    EnsureSession,
+    Flow,
+    HttpReply,
+    HttpRequest,
+    RenewSession,
+    Sleep,
+    TransportFailure,
+)
+from airflow_provider_partneros.exceptions import PartnerOSError, PartnerOSUnexpectedResponseError
+
+if TYPE_CHECKING:
+    import requests
+
+CHUNK_SIZE = 64 * 1024
+STREAM_TIMEOUT_FACTOR = 10
+"""A streamed answer may take this many ``timeout``s in total; each read is still bounded by one."""
+
+
+class PartnerOSHook(BaseHook):
+    """Talk to PartnerOS with the credentials of an Airflow connection of type ``partneros``.
+
+    :param partneros_conn_id: the Airflow connection (host = base URL, login = email, password).
+    :param timeout: override the connection's per-request timeout (seconds).
+    :param max_retries: override the connection's in-call retry count.
+    """
+
+    conn_name_attr = "partneros_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = "partneros"
+    hook_name = "PartnerOS"
+
+    def __init__(
+        self,
+        partneros_conn_id: str = DEFAULT_CONN_ID,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        logger_name: str | None = None,
+    ) -> None:
+        super().__init__(logger_name=logger_name)
+        self.partneros_conn_id = partneros_conn_id
+        self._timeout_override = timeout
+        self._max_retries_override = max_retries
+        self._http: requests.Session | None = None
+        self._public_http: requests.Session | None = None
+        self._settings: PartnerOSSettings | None = None
+        self._generation = 0
+        """0 = not signed in; incremented by every successful sign-in."""
+        self.sign_in_count = 0
+
+    # --- configuration ---------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> PartnerOSSettings:
+        """The connection's settings with this hook's overrides applied."""
+        if self._settings is None:
+            self._settings = self.connection_settings.with_overrides(
+                timeout=self._timeout_override, max_retries=self._max_retries_override
+            )
+        return self._settings
+
+    @cached_property
+    def connection_settings(self) -> PartnerOSSettings:
+        """The validated connection; read once per hook (one secrets-backend lookup per task)."""
+        conn = self.get_connection(self.partneros_conn_id)
+        settings = settings_from_connection(
+            conn_id=self.partneros_conn_id,
+            host=conn.host,
+            login=conn.login,
+            password=conn.password,
+            schema=conn.schema,
+            port=conn.port,
+            extra=conn.extra_dejson,
+        )
+        _mask(settings.password)
+        for warning in settings.warnings:
+            self.log.warning("%s", warning)
+        return settings
+
+    # --- session lifecycle -------------------------------------------------------------------------
+
+    def get_conn(self) -> requests.Session:
+        """The signed-in ``requests.Session`` (signing in if needed), for calls this hook lacks."""
+        self._run(iter_ensure_session())
+        assert self._http is not None
+        return self._http
+
+    @property
+    def signed_in(self) -> bool:
+        return self._generation > 0
+
+    def close(self) -> None:
+        """End the session: sign out (best effort, never raises) and release connections."""
+        http, self._http = self._http, None
+        public, self._public_http = self._public_http, None
+        if http is not None and self._generation:
+            self._generation = 0
+            try:
+                sign_out = protocol.sign_out_request(self.settings)
+                reply = self._send(sign_out, http=http, settings=self.settings.with_overrides(max_retries=0))
+                if isinstance(reply, TransportFailure) or reply.status >= 300:
+                    status = reply.kind if isinstance(reply, TransportFailure) else reply.status
+                    self.log.warning(
+                        "PartnerOS sign-out did not succeed (%s); the session expires on its own.", status
+                    )
+                else:
+                    self.log.info("Signed out of PartnerOS.")
+            except Exception as err:  # a failed sign-out must never fail the task
+                self.log.warning(
+                    "PartnerOS sign-out failed (%s); the session expires on its own.", type(err).__name__
+                )
+        for session in (http, public):
+            if session is not None:
+                session.close()
+
+    def __enter__(self) -> PartnerOSHook:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- generic calls -----------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+        public: bool = False,
+    ) -> Any:
+        """Call any endpoint and return its parsed JSON (``None`` for an empty body).
+
+        :param idempotent: allow resending after an ambiguous failure; defaults to True for
+            GET/HEAD/OPTIONS/PUT/DELETE and False for POST/PATCH.
+        :param public: the endpoint needs no session (no sign-in, no cookie sent).
+        """
+        request, reply = self.request_raw(
+            method, endpoint, params=params, json=json, idempotent=idempotent, public=public
+        )
+        return protocol.parse_json(request, reply)
+
+    def request_raw(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+        public: bool = False,
+    ) -> tuple[HttpRequest, HttpReply]:
+        """Like :meth:`request` but returns the raw answer (status, headers, body bytes)."""
+        request = protocol.api_request(
+            self.settings,
+            method,
+            endpoint,
+            params=params,
+            json_body=json,
+            idempotent=idempotent,
+            public=public,
+        )
+        return request, self._call(request)
+
+    @contextlib.contextmanager
+    def stream(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+        public: bool = False,
+    ) -> Iterator[Iterator[bytes]]:
+        """Call any endpoint and iterate over its answer's bytes as they arrive (text streams, SSE)::
+
+        with hook.stream("POST", "/api/ai/chat", json={...}) as chunks:
+            for chunk in chunks: ...
+        """
+        request = protocol.api_request(
+            self.settings,
+            method,
+            endpoint,
+            params=params,
+            json_body=json,
+            stream=True,
+            idempotent=idempotent,
+            public=public,
+        )
+        with self._open_stream(request) as chunks:
+            yield chunks
+
+    def stream_to_file(
+        self, method: str, endpoint: str, destination: str | os.PathLike[str], **kwargs: Any
+    ) -> int:
+        """Write a (streamed) answer to ``destination`` chunk by chunk; return the bytes written."""
+        written = 0
+        with self.stream(method, endpoint, **kwargs) as chunks, open(destination, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+                written += len(chunk)
+        return written
+
+    # --- typed endpoints ---------------------------------------------------------------------------
+
+    def get_integration_status(self, connection_id: str) -> dict[str, Any]:
+        """``GET /api/integrations/{id}/status``: the CRM connection's health document."""
+        request = protocol.integration_status_request(self.settings, connection_id)
+        return protocol.require_object(request, protocol.parse_json(request, self._call(request)), "status")
+
+    def get_integration_schema(self, connection_id: str, object_type: str | None = None) -> Any:
+        """``GET /api/integrations/{id}/schema``: the cached CRM schema, as the service sends it."""
+        request = protocol.integration_schema_request(self.settings, connection_id, object_type)
+        return protocol.parse_json(request, self._call(request))
+
+    def analyze_partner(self, partner_id: str) -> dict[str, Any]:
+        """``POST /api/partners/{id}/analyze``: AI enrichment; returns ``{"partner", "aiInsights"}``."""
+        request = protocol.analyze_partner_request(self.settings, partner_id)
+        return protocol.require_object(request, protocol.parse_json(request, self._call(request)), "partner")
+
+    def generate_icp(self, company: str) -> dict[str, Any]:
+        """``POST /api/ai/icp``: read the streamed profile incrementally and return it parsed.
+
+        The stream's chunks concatenate to one JSON document; they are gathered in one buffer which is
+        released before parsing, so peak memory stays near twice the document's size.
+        """
+        request = protocol.icp_request(self.settings, company)
+        buffer = bytearray()
+        with self._open_stream(request) as chunks:
+            for chunk in chunks:
+                buffer += chunk
+        text = _decode_and_release(buffer, request)
+        return protocol.require_object(request, protocol.decode_json_document(request, text))
+
+    def generate_icp_to_file(self, company: str, destination: str | os.PathLike[str]) -> int:
+        """Stream the ICP document straight to a file (constant memory); return the bytes written."""
+        request = protocol.icp_request(self.settings, company)
+        written = 0
+        with self._open_stream(request) as chunks, open(destination, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+                written += len(chunk)
+        return written
+
+    def submit_partner_application(
+        self,
+        slug: str,
+        form_data: Mapping[str, Any],
+        *,
+        agreements: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """``POST /api/partners/applications/submit``: the public form; no sign-in happens."""
+        request = protocol.application_request(self.settings, slug, form_data, agreements, extra_body)
+        return protocol.parse_json(request, self._call(request))
+
+    def get_session_info(self) -> Any:
+        """``GET /api/auth/get-session``: the session (with ``activeOrganizationId``) or ``None``."""
+        request = protocol.get_session_request(self.settings)
+        return protocol.parse_json(request, self._call(request))
+
+    def test_connection(self) -> tuple[bool, str]:
+        """A real sign-in plus one authenticated read, with no retries and a short timeout.
+
+        Used by Airflow's "Test" button. Counts against the sign-in rate limit like any sign-in.
+        """
+        try:
+            quick = self.settings.with_overrides(timeout=min(self.settings.timeout, 10.0), max_retries=0)
+            self._settings = quick
+            session = self.get_session_info()
+            if not isinstance(session, dict):
+                return False, "Signed in, but PartnerOS did not recognise the session afterwards."
+            org = (session.get("session") or {}).get("activeOrganizationId")
+            where = f"active organization {org}" if org else "no active organization (set organization_id)"
+            return True, f"Connected to {quick.base_url}: signed in, {where}."
+        except PartnerOSError as err:
+            return False, err.message
+        except Exception as err:
+            return False, f"{type(err).__name__}: {_safe_text(err)}"
+        finally:
+            self.close()
+            self._settings = None
+
+    # --- the transport -----------------------------------------------------------------------------
+
+    def _call(self, request: HttpRequest) -> HttpReply:
+        reply: HttpReply = self._run(protocol.call_flow(self.settings, request))
+        return reply
+
+    @contextlib.contextmanager
+    def _open_stream(self, request: HttpRequest) -> Iterator[Iterator[bytes]]:
+        reply = self._call(request)
+        response: requests.Response = reply.stream
+        deadline = time.monotonic() + self.settings.timeout * STREAM_TIMEOUT_FACTOR
+        try:
+            yield _read_chunks(response, request, deadline)
+        finally:
+            response.close()
+
+    def _run(self, flow: Flow) -> Any:
+        """Drive a protocol flow: the whole sync transport is this loop."""
+        result: Any = None
+        while True:
+            try:
+                action = flow.send(result)
+            except StopIteration as stop:
+                return stop.value
+            if isinstance(action, HttpRequest):
+                result = self._send(action)
+            elif isinstance(action, Sleep):
+                self.log.info(
+                    "PartnerOS: waiting %.1f s before retrying (%s).", action.seconds, action.reason
+                )
+                time.sleep(action.seconds)
+                result = None
+            elif isinstance(action, EnsureSession):
+                result = self._generation or self._sign_in()
+            elif isinstance(action, RenewSession):
+                self.log.info("PartnerOS session expired; signing in again.")
+                result = self._sign_in()
+            else:  # pragma: no cover - a protocol bug, not a runtime condition
+                raise TypeError(f"unknown protocol action {action!r}")
+
+    def _sign_in(self) -> int:
+        http = self._session()
+        http.cookies.clear()
+        self._run(protocol.sign_in_flow(self.settings))
+        self._mask_cookies(http)
+        self._generation += 1
+        self.sign_in_count += 1
+        self.log.info(
+            "Signed in to %s (sign-in %d of this task).", self.settings.base_url, self.sign_in_count
+        )
+        return self._generation
+
+    def _session(self) -> requests.Session:
+        if self._http is None:
+            self._http = _new_session()
+        return self._http
+
+    def _send(
+        self,
+        request: HttpRequest,
+        *,
+        http: requests.Session | None = None,
+        settings: PartnerOSSettings | None = None,
+    ) -> HttpReply | TransportFailure:
+        import requests
+
+        settings = settings or self.settings
+        if http is None:
+            if request.send_cookies:
+                http = self._session()
+            else:
+                if self._public_http is None:
+                    self._public_http = _new_session()
+                http = self._public_http
+        timeout = settings.timeout
+        deadline = time.monotonic() + timeout
+        try:
+            response = http.request(
+                request.method,
+                request.url,
+                params=request.params,
+                json=request.json,
+                headers=dict(request.headers),
+                timeout=(timeout, timeout),
+                stream=True,
+                allow_redirects=False,
+                verify=_requests_verify(settings.verify),
+            )
+        except requests.exceptions.RequestException as err:
+            return _failure(err)
+        headers = {key.lower(): value for key, value in response.headers.items()}
+        if "set-cookie" in headers:
+            self._mask_cookies(http)
+        if request.stream and 200 <= response.status_code < 300:
+            return HttpReply(response.status_code, headers, stream=response)
+        limit = None if 200 <= response.status_code < 300 else protocol.MAX_ERROR_BODY
+        try:
+            body = b"".join(_read_chunks(response, request, deadline, limit=limit, raw_errors=True))
+        except _ReadFailure as failure:
+            return failure.failure
+        finally:
+            response.close()
+        return HttpReply(response.status_code, headers, body)
+
+    @staticmethod
+    def _mask_cookies(http: requests.Session) -> None:
+        # "session"/"cookie" names are not masked by Airflow automatically: register every value.
+        for cookie in http.cookies:
+            if cookie.value:
+                _mask(cookie.value)
+
+
+def iter_ensure_session() -> Flow:
+    """A flow that only makes sure a session exists (for :meth:`PartnerOSHook.get_conn`)."""
+    yield EnsureSession()
+
+
+class _ReadFailure(Exception):
+    def __init__(self, failure: TransportFailure) -> None:
+        self.failure = failure
+
+
+def _read_chunks(
+    response: requests.Response,
+    request: HttpRequest,
+    deadline: float,
+    *,
+    limit: int | None = None,
+    raw_errors: bool = False,
+) -> Iterator[bytes]:
+    """Yield the body as it arrives, bounded by ``deadline`` so a slow drip cannot hang a worker.
+
+    ``read1`` returns whatever one receive gave, so the deadline is checked between small reads.
+    """
+    import requests
+    import urllib3.exceptions
+
+    raw = response.raw
+    total = 0
+    try:
+        while True:
+            if time.monotonic() > deadline:
+                raise _ReadFailure(TransportFailure("timeout", "the answer did not finish in time"))
+            chunk = raw.read1(CHUNK_SIZE, decode_content=True)
+            if not chunk:
+                if not raw.closed and raw.length_remaining:
+                    raise _ReadFailure(
+                        TransportFailure("interrupted", "body shorter than its Content-Length")
+                    )
+                return
+            total += len(chunk)
+            yield chunk
+            if limit is not None and total >= limit:
+                return
+    except (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError) as err:
+        failure = _failure(err)
+        if raw_errors:
+            raise _ReadFailure(failure) from None
+        raise protocol.transport_error(request, failure) from None
+    except _ReadFailure as failure:
+        if raw_errors:
+            raise
+        raise protocol.transport_error(request, failure.failure) from None
+
+
+def _failure(err: BaseException) -> TransportFailure:
+    """Classify a requests/urllib3 error; the detail names the error class, never a URL or header."""
+    import requests
+    import urllib3.exceptions
+
+    chain: list[BaseException] = []
+    current: BaseException | None = err
+    while current is not None and len(chain) < 10:
+        chain.append(current)
+        nxt = getattr(current, "reason", None) or (current.args[0] if current.args else None)
+        current = nxt if isinstance(nxt, BaseException) else (current.__cause__ or current.__context__)
+    kinds = tuple(type(e) for e in chain)
+    names = type(chain[-1]).__name__
+    if any(issubclass(k, (requests.exceptions.SSLError, urllib3.exceptions.SSLError)) for k in kinds):
+        return TransportFailure("tls", "certificate verify failed or TLS handshake error")
+    if any(
+        issubclass(
+            k,
+            (
+                requests.exceptions.ConnectTimeout,
+                urllib3.exceptions.NewConnectionError,
+                ConnectionRefusedError,
+            ),
+        )
+        for k in kinds
+    ):
+        return TransportFailure("connect", names)
+    if any(
+        issubclass(k, (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError, TimeoutError))
+        for k in kinds
+    ):
+        return TransportFailure("timeout", "read timed out")
+    return TransportFailure("interrupted", names)
+
+
+def _new_session() -> requests.Session:
+    import requests
+
+    session = requests.Session()
+    # Redirects are decided by the protocol (same origin only); proxies from the environment still apply.
+    session.max_redirects = 0
+    return session
+
+
+def _requests_verify(verify: bool | str) -> bool | str:
+    """Pass an explicit bundle for ``True`` so REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE cannot override it."""
+    if verify is True:
+        import certifi
+
+        return str(certifi.where())
+    return verify
+
+
+def _decode_and_release(buffer: bytearray, request: HttpRequest) -> str:
+    try:
+        text = buffer.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise PartnerOSUnexpectedResponseError(
+            f"PartnerOS {request.method} {request.endpoint} streamed bytes that are not UTF-8 "
+            f"({err.reason}).",
+            method=request.method,
+            endpoint=request.endpoint,
+        ) from None
+    finally:
+        buffer.clear()
+    return text
+
+
+def _mask(secret: str | None) -> None:
+    if not secret:
+        return
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover - defensive: masking must never break a call
+        return
+    mask_secret(secret)
+
+
+def _safe_text(err: BaseException) -> str:
+    return " ".join(str(err).split())[:200]
+
+
+__all__ = ["PartnerOSHook"]
