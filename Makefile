@@ -1,0 +1,105 @@
+# airflow-provider-partneros: build, test and release tasks.
+#
+#   make test           what CI runs (.ci/run): venv, lint, typecheck, pytest, package-check, matrix
+#   make demo           run every DAG in example_dags/ in real Airflow against the PartnerOS stand-in
+#   make lint | typecheck | pytest | package-check | matrix | bench | clean
+#
+# Needs only Python 3 and the package registries; everything else is installed into venvs here.
+# Each venv carries a stamp (hash of pyproject.toml + Makefile + interpreter + install args), so a
+# second run reuses it without touching the network.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+PYTHON ?= python3
+# Newest Airflow: the dev venv, the packaging check and the newest matrix leg use it.
+AIRFLOW_VERSION ?= 3.3.2
+# Lowest supported Airflow: must match `apache-airflow>=...` in pyproject.toml.
+AIRFLOW_MIN_VERSION ?= 3.2.0
+# Matrix legs: lowest Airflow on the lowest Python, newest Airflow on the newest Python here.
+# (apache-airflow==3.3.2 installs and imports on CPython 3.13.0 with uv, so 3.13 is used.)
+MATRIX_MIN_PYTHON ?= 3.10
+MATRIX_MAX_PYTHON ?= 3.13
+# The matrix skips the slow markers to keep CI time in check; the main leg runs everything.
+MATRIX_PYTEST_ARGS ?= -m "not deployment and not browser"
+PYTEST_ARGS ?=
+
+VENV := .venv
+BIN := $(VENV)/bin
+# ruff and mypy are pinned: their output (formatting, new checks) changes between releases.
+DEV_TOOLS := ruff==0.17.6 mypy==2.4.1 types-requests build twine
+TEST_DEPS := -e ".[test]" jsonschema
+
+export UV_COMPILE_BYTECODE := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+matrix_venv = .venv-matrix-$(1)-py$(2)
+
+.PHONY: help venv lint typecheck pytest package-check matrix matrix-min matrix-max test demo bench clean
+
+help:
+	@echo "make test           CI: venv, lint, typecheck, pytest (all markers), package-check, matrix"
+	@echo "make demo           run example_dags/ end to end in real Airflow against the PartnerOS stand-in"
+	@echo "make venv           create/update the dev venv ($(VENV), $(PYTHON), apache-airflow==$(AIRFLOW_VERSION))"
+	@echo "make lint           ruff check + ruff format --check"
+	@echo "make typecheck      mypy (strict, [tool.mypy] in pyproject.toml)"
+	@echo "make pytest         the whole pytest suite in the dev venv (PYTEST_ARGS=... to narrow)"
+	@echo "make package-check  build sdist+wheel, twine check, install the wheel in a clean venv, ask airflow"
+	@echo "make matrix         suite on Airflow $(AIRFLOW_MIN_VERSION)/py$(MATRIX_MIN_PYTHON) and $(AIRFLOW_VERSION)/py$(MATRIX_MAX_PYTHON)"
+	@echo "make bench          benchmarks/run.py, if there is one"
+	@echo "make clean          remove venvs, build output and caches"
+
+venv:
+	@bash scripts/ensure_venv.sh --venv $(VENV) --python "$(PYTHON)" -- \
+	  $(TEST_DEPS) $(DEV_TOOLS) "apache-airflow==$(AIRFLOW_VERSION)"
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+pytest: venv
+	@bash scripts/pytest.sh $(BIN)/python $(PYTEST_ARGS)
+
+package-check: venv
+	@AIRFLOW_VERSION=$(AIRFLOW_VERSION) bash scripts/check_package.sh
+
+# Both legs run even when the first fails; the target fails if either did.
+matrix: venv
+	@rc=0; $(MAKE) matrix-min || rc=1; $(MAKE) matrix-max || rc=1; exit $$rc
+
+matrix-min: venv
+	@$(MAKE) matrix-leg LEG_AIRFLOW=$(AIRFLOW_MIN_VERSION) LEG_PYTHON=$(MATRIX_MIN_PYTHON)
+
+matrix-max: venv
+	@$(MAKE) matrix-leg LEG_AIRFLOW=$(AIRFLOW_VERSION) LEG_PYTHON=$(MATRIX_MAX_PYTHON)
+
+# One leg: LEG_AIRFLOW x LEG_PYTHON, in its own venv made by the dev venv's uv.
+.PHONY: matrix-leg
+matrix-leg:
+	@py=$$(bash scripts/find_python.sh $(LEG_PYTHON)); \
+	 leg=$(call matrix_venv,$(LEG_AIRFLOW),$(LEG_PYTHON)); \
+	 echo "[matrix] apache-airflow==$(LEG_AIRFLOW) on $$py -> $$leg"; \
+	 bash scripts/ensure_venv.sh --venv $$leg --python "$$py" --uv $(BIN)/uv -- \
+	   $(TEST_DEPS) "apache-airflow==$(LEG_AIRFLOW)"; \
+	 $$leg/bin/python -c 'import sys, airflow; print(f"[matrix] python {sys.version.split()[0]}, airflow {airflow.__version__}")'; \
+	 bash scripts/pytest.sh $$leg/bin/python $(MATRIX_PYTEST_ARGS)
+
+# The CI entry point: each stage in order, stop at the first failure, print the time of each.
+test:
+	@bash scripts/run_stages.sh venv lint typecheck pytest package-check matrix-min matrix-max
+
+demo: venv
+	@$(BIN)/python scripts/run_demo.py
+
+bench: venv
+	@if [ -f benchmarks/run.py ]; then $(BIN)/python benchmarks/run.py; \
+	 else echo "no benchmarks yet (benchmarks/run.py does not exist)"; fi
+
+clean:
+	rm -rf $(VENV) .venv-matrix-* dist build *.egg-info .mypy_cache .ruff_cache .pytest_cache .bench-out .airflow-home*
+	find . -name __pycache__ -type d -not -path './.git/*' -prune -exec rm -rf {} +
