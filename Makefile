@@ -1,6 +1,7 @@
 # airflow-provider-partneros: build, test and release tasks.
 #
-#   make test           what CI runs (.ci/run): venv, lint, typecheck, pytest, package-check, matrix
+#   make test           what CI runs (.ci/run): venv, lint, typecheck, system-deps, pytest,
+#                       package-check, matrix (min and max legs)
 #   make demo           run every DAG in example_dags/ in real Airflow against the PartnerOS stand-in
 #   make lint | typecheck | pytest | package-check | matrix | bench | clean
 #
@@ -37,12 +38,13 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 matrix_venv = .venv-matrix-$(1)-py$(2)
 
-.PHONY: help venv lint typecheck pytest package-check matrix matrix-min matrix-max test demo bench clean
+.PHONY: help venv system-deps lint typecheck pytest package-check matrix matrix-min matrix-max test demo bench clean
 
 help:
 	@echo "make test           CI: venv, lint, typecheck, pytest (all markers), package-check, matrix"
 	@echo "make demo           run example_dags/ end to end in real Airflow against the PartnerOS stand-in"
 	@echo "make venv           create/update the dev venv ($(VENV), $(PYTHON), apache-airflow==$(AIRFLOW_VERSION))"
+	@echo "make system-deps    Debian packages the tests need (chromium for browser tests), if missing"
 	@echo "make lint           ruff check + ruff format --check"
 	@echo "make typecheck      mypy (strict, [tool.mypy] in pyproject.toml)"
 	@echo "make pytest         the whole pytest suite in the dev venv (PYTEST_ARGS=... to narrow)"
@@ -54,6 +56,9 @@ help:
 venv:
 	@bash scripts/ensure_venv.sh --venv $(VENV) --python "$(PYTHON)" -- \
 	  $(TEST_DEPS) $(DEV_TOOLS) "apache-airflow==$(AIRFLOW_VERSION)"
+
+system-deps:
+	@bash scripts/system_deps.sh
 
 lint: venv
 	$(BIN)/ruff check .
@@ -91,7 +96,7 @@ matrix-leg:
 
 # The CI entry point: each stage in order, stop at the first failure, print the time of each.
 test:
-	@bash scripts/run_stages.sh venv lint typecheck pytest package-check matrix-min matrix-max
+	@bash scripts/run_stages.sh venv lint typecheck system-deps pytest package-check matrix-min matrix-max
 
 demo: venv
 	@$(BIN)/python scripts/run_demo.py

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# System packages the test suite needs, installed only when needed:
+# - Debian's chromium + chromium-driver when a test is marked `browser` (the UI tests drive headless
+#   Chromium; browser builds cannot be downloaded from anywhere else here).
+# Needs root and apt-get (true on the dev machines and CI); otherwise it says what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+needed=()
+if grep -rqsE 'mark\.browser' tests/ 2>/dev/null && ! command -v chromium >/dev/null 2>&1; then
+  needed+=(chromium chromium-driver)
+fi
+if [ ${#needed[@]} -eq 0 ]; then
+  echo "[system-deps] nothing to install"
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "error: tests need ${needed[*]} (Debian packages) and this is not root with apt-get; install them" >&2
+  exit 1
+fi
+echo "[system-deps] apt-get install ${needed[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${needed[@]}" >/dev/null
+echo "[system-deps] installed: $(chromium --version 2>/dev/null || echo "${needed[*]}")"
