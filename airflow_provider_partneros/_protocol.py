@@ -87,7 +87,7 @@ class HttpRequest:
     """Safe to resend after an ambiguous failure (timeout, cut-off answer, 502/504)."""
     needs_session: bool = True
     send_cookies: bool = True
-    """False for public endpoints: the session cookie is none of their business."""
+    """Go through the session's cookie jar; False for public endpoints, which never see the cookie."""
 
 
 @dataclass(frozen=True)
@@ -243,7 +243,7 @@ def sign_in_request(settings: PartnerOSSettings) -> HttpRequest:
         headers={"Accept": "application/json", "User-Agent": USER_AGENT, "Origin": settings.origin},
         repeatable=True,  # a repeated sign-in only creates another session, which we never use
         needs_session=False,
-        send_cookies=False,
+        # Uses the session's own cookie jar (emptied by the transport first) so the new cookie lands there.
     )
 
 
