@@ -1039,6 +1039,7 @@ class PartnerOSStandIn:
         self._sign_in_attempts = 0
         self._sign_outs = 0
         self._icp_size = 0
+        self._issued_cookies: list[str] = []
 
     # --- lifecycle -----------------------------------------------------------------------------------
 
@@ -1450,6 +1451,16 @@ class PartnerOSStandIn:
             return self._sign_outs
 
     @property
+    def issued_session_cookies(self) -> list[str]:
+        """Every session cookie value this server has set, oldest first (signed out or expired too).
+
+        For leak audits: a test can assert that none of these strings (nor their URL-decoded form)
+        appears in logs, XComs or exception texts. Read-only; the server never prints them.
+        """
+        with self._lock:
+            return list(self._issued_cookies)
+
+    @property
     def active_sessions(self) -> int:
         """Sessions that are neither expired nor signed out."""
         with self._lock:
@@ -1775,6 +1786,7 @@ class PartnerOSStandIn:
             )
             self._sessions[token] = session
             self._sign_ins += 1
+            self._issued_cookies.append(self._cookie_value(token))
             payload = {"redirect": False, "token": token, "url": None, "user": self._user_json(user)}
         return _json_response(
             200, payload, [self._set_cookie(self._cookie_value(token), int(self.session_ttl))]
