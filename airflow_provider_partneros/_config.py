@@ -16,13 +16,24 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from airflow_provider_partneros._defaults import (
+    DEFAULT_BASE_URL,
+    DEFAULT_CONN_ID,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_RETRY_BACKOFF,
+    DEFAULT_TIMEOUT,
+)
 from airflow_provider_partneros.exceptions import PartnerOSConfigError
 
-DEFAULT_CONN_ID = "partneros_default"
-DEFAULT_BASE_URL = "https://app.partneros.com"
-DEFAULT_TIMEOUT = 30.0
-DEFAULT_MAX_RETRIES = 2
-DEFAULT_RETRY_BACKOFF = 1.0
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_CONN_ID",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_RETRY_BACKOFF",
+    "DEFAULT_TIMEOUT",
+    "PartnerOSSettings",
+    "settings_from_connection",
+]
 
 KNOWN_EXTRAS = frozenset({"organization_id", "timeout", "verify", "max_retries", "retry_backoff"})
 _TRUE = frozenset({"true", "1", "yes", "on"})

@@ -364,7 +364,7 @@ def _retry_transport_failure(
 
 def backoff(settings: PartnerOSSettings, attempt: int, rng: Callable[[], float] = random.random) -> float:
     """Exponential backoff with "equal jitter": half fixed, half random, capped."""
-    ceiling = min(MAX_RETRY_DELAY, settings.retry_backoff * (2**attempt))
+    ceiling = min(MAX_RETRY_DELAY, settings.retry_backoff * float(2**attempt))
     return ceiling / 2 + rng() * ceiling / 2
 
 
