@@ -19,6 +19,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no example DAGs found in {dags_folder}", file=sys.stderr)
         return 1
 
+    # Noise from Airflow's own in-process execution API client, not from the DAGs.
+    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette.testclient` is deprecated")
     home = Path(tempfile.mkdtemp(prefix="partneros-demo-airflow-home-"))
     # Airflow reads its configuration when first imported: set everything before that.
     os.environ.update(
