@@ -1,0 +1,390 @@
+"""The async transport: drives the same ``_protocol`` flows as the sync hook, over ``httpx``.
+
+One :class:`AsyncPartnerOSSession` is shared by every trigger of one event loop that uses the same
+PartnerOS identity (see :func:`shared_session`): a triggerer runs one loop for all its triggers, so
+200 deferred sensors sign in once, and when the session expires the first one to meet the 401 signs
+in again while the others wait on the lock and then reuse the new session. Nothing here decides what
+a request means or whether to retry: that is :mod:`airflow_provider_partneros._protocol`'s job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import os
+import ssl
+import weakref
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from airflow_provider_partneros import _protocol as protocol
+from airflow_provider_partneros._config import PartnerOSSettings, settings_from_connection
+from airflow_provider_partneros._protocol import (
+    EnsureSession,
+    Flow,
+    HttpReply,
+    HttpRequest,
+    RenewSession,
+    Sleep,
+    TransportFailure,
+)
+from airflow_provider_partneros.exceptions import PartnerOSError
+
+if TYPE_CHECKING:
+    import httpx
+
+
+class Log(Protocol):
+    """What the session needs of a logger (stdlib or Airflow's structlog-based one)."""
+
+    def info(self, msg: str, /, *args: Any) -> Any: ...
+
+    def warning(self, msg: str, /, *args: Any) -> Any: ...
+
+
+SIGN_OUT_TIMEOUT = 5.0
+"""Sign-out is a courtesy (sessions expire on their own): never let it hold up a trigger for long."""
+MAX_CONNECTIONS = 20
+"""Upper bound of parallel HTTP connections per shared session, however many triggers share it."""
+
+
+async def load_settings(conn_id: str, log: Log | None = None) -> PartnerOSSettings:
+    """Read the Airflow connection without blocking the event loop (``aget_connection``)."""
+    from airflow.sdk import BaseHook
+
+    conn = await BaseHook.aget_connection(conn_id)
+    aextra = getattr(conn, "aextra_dejson", None)
+    extra = await aextra() if aextra is not None else conn.extra_dejson
+    settings = settings_from_connection(
+        conn_id=conn_id,
+        host=conn.host,
+        login=conn.login,
+        password=conn.password,
+        schema=conn.schema,
+        port=conn.port,
+        extra=extra,
+    )
+    await _amask(settings.password)
+    if log is not None:
+        for warning in settings.warnings:
+            log.warning("%s", warning)
+    return settings
+
+
+class AsyncPartnerOSSession:
+    """One signed-in PartnerOS session usable by many coroutines at once."""
+
+    def __init__(self, settings: PartnerOSSettings, log: Log | None = None) -> None:
+        self.settings = settings
+        self.log = log
+        self._client: httpx.AsyncClient | None = None
+        self._public_client: httpx.AsyncClient | None = None
+        self._lock = asyncio.Lock()
+        self._generation = 0
+        """0 = not signed in; incremented by every successful sign-in."""
+        self._sign_in_rounds = 0
+        self._sign_in_error: tuple[int, PartnerOSError] | None = None
+        self.sign_in_count = 0
+
+    # --- public calls -----------------------------------------------------------------------------
+
+    async def get_integration_status(self, connection_id: str) -> dict[str, Any]:
+        """``GET /api/integrations/{id}/status``, exactly as :meth:`PartnerOSHook.get_integration_status`."""
+        request = protocol.integration_status_request(self.settings, connection_id)
+        reply: HttpReply = await self.run(protocol.call_flow(self.settings, request))
+        return protocol.require_object(request, protocol.parse_json(request, reply), "status")
+
+    async def request(self, method: str, endpoint: str, **kwargs: Any) -> Any:
+        """Any endpoint, parsed as JSON (``None`` for an empty body); see ``_protocol.api_request``."""
+        request = protocol.api_request(self.settings, method, endpoint, **kwargs)
+        reply: HttpReply = await self.run(protocol.call_flow(self.settings, request))
+        return protocol.parse_json(request, reply)
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    # --- the driver loop ---------------------------------------------------------------------------
+
+    async def run(self, flow: Flow) -> Any:
+        """Drive a protocol flow: the async twin of ``PartnerOSHook._run``."""
+        result: Any = None
+        while True:
+            try:
+                action = flow.send(result)
+            except StopIteration as stop:
+                return stop.value
+            if isinstance(action, HttpRequest):
+                result = await self._send(action)
+            elif isinstance(action, Sleep):
+                if self.log is not None:
+                    self.log.info(
+                        "PartnerOS: waiting %.1f s before retrying (%s).", action.seconds, action.reason
+                    )
+                await asyncio.sleep(action.seconds)
+                result = None
+            elif isinstance(action, EnsureSession):
+                result = await self._ensure_session()
+            elif isinstance(action, RenewSession):
+                result = await self._renew_session(action.stale)
+            else:  # pragma: no cover - a protocol bug, not a runtime condition
+                raise TypeError(f"unknown protocol action {action!r}")
+
+    async def _ensure_session(self) -> int:
+        if self._generation:
+            return self._generation
+        seen = self._sign_in_rounds
+        async with self._lock:
+            if not self._generation:
+                self._raise_if_failed_while_waiting(seen)
+                await self._sign_in()
+            return self._generation
+
+    async def _renew_session(self, stale: int) -> int:
+        seen = self._sign_in_rounds
+        async with self._lock:
+            if self._generation == stale:
+                self._raise_if_failed_while_waiting(seen)
+                if self.log is not None:
+                    self.log.info("PartnerOS session expired; signing in again (shared by this triggerer).")
+                await self._sign_in()
+            return self._generation
+
+    def _raise_if_failed_while_waiting(self, seen: int) -> None:
+        """A sign-in that failed while we queued on the lock fails us too: 200 waiters must not turn
+        one refused or rate-limited sign-in into 200 more attempts."""
+        failure = self._sign_in_error
+        if failure is not None and failure[0] > seen:
+            raise copy.copy(failure[1])
+
+    async def _sign_in(self) -> None:
+        client = self._session_client()
+        client.cookies.clear()
+        self._sign_in_rounds += 1
+        try:
+            await self.run(protocol.sign_in_flow(self.settings))
+        except PartnerOSError as err:
+            self._sign_in_error = (self._sign_in_rounds, err)
+            raise
+        self._sign_in_error = None
+        await self._mask_cookies(client)
+        self._generation += 1
+        self.sign_in_count += 1
+        if self.log is not None:
+            self.log.info(
+                "Signed in to %s (shared session, sign-in %d).", self.settings.base_url, self.sign_in_count
+            )
+
+    # --- HTTP ----------------------------------------------------------------------------------------
+
+    def _session_client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = _new_client(self.settings)
+        return self._client
+
+    def _client_for(self, request: HttpRequest) -> httpx.AsyncClient:
+        if request.send_cookies:
+            return self._session_client()
+        if self._public_client is None:
+            self._public_client = _new_client(self.settings)
+        return self._public_client
+
+    async def _send(
+        self,
+        request: HttpRequest,
+        *,
+        settings: PartnerOSSettings | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> HttpReply | TransportFailure:
+        """One exchange, bounded in total by the settings' timeout (a drip cannot hold it open)."""
+        import httpx
+
+        settings = settings or self.settings
+        client = client or self._client_for(request)
+        try:
+            reply = await asyncio.wait_for(self._exchange(client, request), timeout=settings.timeout)
+        except asyncio.TimeoutError:
+            return TransportFailure("timeout", f"no complete answer within {settings.timeout:g} s")
+        except httpx.HTTPError as err:
+            return _failure(err)
+        except ssl.SSLError:
+            return TransportFailure("tls", "certificate verify failed or TLS handshake error")
+        except OSError as err:
+            return TransportFailure("interrupted", type(err).__name__)
+        if "set-cookie" in reply.headers:
+            await self._mask_cookies(client)
+        return reply
+
+    @staticmethod
+    async def _exchange(client: httpx.AsyncClient, request: HttpRequest) -> HttpReply:
+        built = client.build_request(
+            request.method,
+            request.url,
+            params=request.params,
+            json=request.json,
+            headers=dict(request.headers),
+        )
+        response = await client.send(built, stream=True, follow_redirects=False)
+        try:
+            headers = {key.lower(): value for key, value in response.headers.items()}
+            limit = None if 200 <= response.status_code < 300 else protocol.MAX_ERROR_BODY
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if limit is not None and len(body) >= limit:
+                    break
+            return HttpReply(response.status_code, headers, bytes(body))
+        finally:
+            await response.aclose()
+
+    async def _mask_cookies(self, client: httpx.AsyncClient) -> None:
+        # "session"/"cookie" names are not masked by Airflow automatically: register every value.
+        for cookie in client.cookies.jar:
+            if cookie.value:
+                await _amask(cookie.value)
+
+    # --- lifecycle -----------------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Sign out (best effort, bounded, never raises) and close the HTTP clients."""
+        client, self._client = self._client, None
+        public, self._public_client = self._public_client, None
+        try:
+            if client is not None and self._generation:
+                self._generation = 0
+                await self._sign_out(client)
+        finally:
+            for c in (client, public):
+                if c is not None:
+                    with contextlib.suppress(Exception):
+                        await c.aclose()
+
+    async def _sign_out(self, client: httpx.AsyncClient) -> None:
+        settings = self.settings.with_overrides(timeout=min(self.settings.timeout, SIGN_OUT_TIMEOUT))
+        request = protocol.sign_out_request(settings)
+        try:
+            reply = await self._send(request, settings=settings, client=client)
+        except Exception as err:  # a failed sign-out must never fail a trigger
+            reply = TransportFailure("interrupted", type(err).__name__)
+        if self.log is None:
+            return
+        if isinstance(reply, TransportFailure) or reply.status >= 300:
+            status = reply.kind if isinstance(reply, TransportFailure) else reply.status
+            self.log.warning(
+                "PartnerOS sign-out did not succeed (%s); the session expires on its own.", status
+            )
+        else:
+            self.log.info("Signed out of PartnerOS (shared session).")
+
+
+# --- one shared session per event loop and identity ------------------------------------------------
+
+
+@dataclass
+class _Entry:
+    session: AsyncPartnerOSSession
+    users: int = 0
+
+
+_REGISTRY: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Entry]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@contextlib.asynccontextmanager
+async def shared_session(
+    settings: PartnerOSSettings, log: Log | None = None
+) -> AsyncIterator[AsyncPartnerOSSession]:
+    """Borrow this loop's session for ``settings.session_key``; the last user out signs it out.
+
+    Keyed per event loop because an ``asyncio.Lock`` and an ``httpx.AsyncClient`` belong to the loop
+    that made them (``dag.test()`` runs each trigger in a fresh loop; a triggerer runs one).
+    """
+    loop = asyncio.get_running_loop()
+    sessions = _REGISTRY.setdefault(loop, {})
+    key = settings.session_key
+    entry = sessions.get(key)
+    if entry is None:
+        entry = sessions[key] = _Entry(AsyncPartnerOSSession(settings, log))
+    entry.users += 1
+    try:
+        yield entry.session
+    finally:
+        entry.users -= 1
+        if entry.users == 0:
+            if sessions.get(key) is entry:
+                del sessions[key]
+            await entry.session.aclose()
+
+
+def active_sessions() -> int:
+    """Shared sessions alive in the running loop (for tests and diagnostics)."""
+    loop = asyncio.get_running_loop()
+    return len(_REGISTRY.get(loop, {}))
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def _new_client(settings: PartnerOSSettings) -> httpx.AsyncClient:
+    import httpx
+
+    return httpx.AsyncClient(
+        verify=_ssl_verify(settings.verify),
+        timeout=httpx.Timeout(settings.timeout),
+        follow_redirects=False,  # the protocol decides (same origin only)
+        limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS),
+    )
+
+
+def _ssl_verify(verify: bool | str) -> ssl.SSLContext | bool:
+    """Like the sync hook: an explicit bundle for True, so SSL_CERT_FILE and friends cannot change it."""
+    if verify is False:
+        return False
+    if verify is True:
+        import certifi
+
+        return ssl.create_default_context(cafile=certifi.where())
+    if os.path.isdir(verify):
+        return ssl.create_default_context(capath=verify)
+    return ssl.create_default_context(cafile=verify)
+
+
+def _failure(err: BaseException) -> TransportFailure:
+    """Classify an httpx error; the detail names the error class, never a URL or header."""
+    import httpx
+
+    chain: list[BaseException] = []
+    current: BaseException | None = err
+    while current is not None and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    name = type(err).__name__
+    if any(isinstance(e, ssl.SSLError) for e in chain):
+        return TransportFailure("tls", "certificate verify failed or TLS handshake error")
+    if isinstance(err, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+        return TransportFailure("connect", name)
+    if isinstance(err, httpx.TimeoutException):
+        return TransportFailure("timeout", "read timed out")
+    return TransportFailure("interrupted", name)
+
+
+async def _amask(secret: str | None) -> None:
+    """``amask_secret`` where it exists: the sync ``mask_secret`` talks to the supervisor with a
+    blocking send, which must not happen inside the triggerer's event loop."""
+    if not secret:
+        return
+    try:
+        from airflow.sdk import log as sdk_log
+    except ImportError:  # pragma: no cover - defensive: masking must never break a call
+        return
+    amask = getattr(sdk_log, "amask_secret", None)
+    if amask is not None:
+        await amask(secret)
+    else:  # pragma: no cover - Airflow < 3.3
+        sdk_log.mask_secret(secret)
+
+
+__all__ = ["AsyncPartnerOSSession", "load_settings", "shared_session"]
