@@ -14,6 +14,7 @@ import contextlib
 import copy
 import os
 import ssl
+import time
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -46,6 +47,8 @@ class Log(Protocol):
 
 SIGN_OUT_TIMEOUT = 5.0
 """Sign-out is a courtesy (sessions expire on their own): never let it hold up a trigger for long."""
+SIGN_IN_FAILURE_REUSE = 2.0
+"""Seconds a failed sign-in's error is reused instead of trying again (see ``_raise_recent_failure``)."""
 MAX_CONNECTIONS = 20
 """Upper bound of parallel HTTP connections per shared session, however many triggers share it."""
 
@@ -84,8 +87,7 @@ class AsyncPartnerOSSession:
         self._lock = asyncio.Lock()
         self._generation = 0
         """0 = not signed in; incremented by every successful sign-in."""
-        self._sign_in_rounds = 0
-        self._sign_in_error: tuple[int, PartnerOSError] | None = None
+        self._sign_in_error: tuple[float, PartnerOSError] | None = None
         self.sign_in_count = 0
 
     # --- public calls -----------------------------------------------------------------------------
@@ -135,38 +137,35 @@ class AsyncPartnerOSSession:
     async def _ensure_session(self) -> int:
         if self._generation:
             return self._generation
-        seen = self._sign_in_rounds
         async with self._lock:
             if not self._generation:
-                self._raise_if_failed_while_waiting(seen)
+                self._raise_recent_failure()
                 await self._sign_in()
             return self._generation
 
     async def _renew_session(self, stale: int) -> int:
-        seen = self._sign_in_rounds
         async with self._lock:
             if self._generation == stale:
-                self._raise_if_failed_while_waiting(seen)
+                self._raise_recent_failure()
                 if self.log is not None:
                     self.log.info("PartnerOS session expired; signing in again (shared by this triggerer).")
                 await self._sign_in()
             return self._generation
 
-    def _raise_if_failed_while_waiting(self, seen: int) -> None:
-        """A sign-in that failed while we queued on the lock fails us too: 200 waiters must not turn
-        one refused or rate-limited sign-in into 200 more attempts."""
+    def _raise_recent_failure(self) -> None:
+        """A sign-in that just failed fails everyone queued behind it (and late arrivals for a short
+        while): 200 triggers must not turn one refused or rate-limited sign-in into 200 more attempts."""
         failure = self._sign_in_error
-        if failure is not None and failure[0] > seen:
+        if failure is not None and time.monotonic() - failure[0] < SIGN_IN_FAILURE_REUSE:
             raise copy.copy(failure[1])
 
     async def _sign_in(self) -> None:
         client = self._session_client()
         client.cookies.clear()
-        self._sign_in_rounds += 1
         try:
             await self.run(protocol.sign_in_flow(self.settings))
         except PartnerOSError as err:
-            self._sign_in_error = (self._sign_in_rounds, err)
+            self._sign_in_error = (time.monotonic(), err)
             raise
         self._sign_in_error = None
         await self._mask_cookies(client)

@@ -72,7 +72,7 @@ class IntegrationStatusTrigger(BaseTrigger):
         self.partneros_conn_id = partneros_conn_id
         self.target_statuses = list(targets)
         self.failure_statuses = list(failures)
-        self.synced_after = after.isoformat() if after is not None else None
+        self.synced_after = after.in_timezone("UTC").isoformat() if after is not None else None
         self.poke_interval = float(poke_interval)
         self.max_transient_errors = int(max_transient_errors)
         self.timeout_at = timeout_at

@@ -1,0 +1,407 @@
+"""IntegrationStatusTrigger and the shared async session, run directly with asyncio against the stand-in,
+plus the I/O-free pieces the sensor and trigger share (argument checks, ``evaluate``, event handling)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from airflow_provider_partneros._integration import evaluate, parse_synced_after, validate_arguments
+from airflow_provider_partneros.exceptions import (
+    PartnerOSConfigError,
+    PartnerOSError,
+    PartnerOSFatalError,
+    PartnerOSNotFoundError,
+    PartnerOSUnavailableError,
+)
+from airflow_provider_partneros.testing import (
+    DEMO_BROKEN_CONNECTION,
+    DEMO_ORG_ID,
+    DEMO_PASSWORD,
+    DEMO_SALESFORCE_CONNECTION,
+    Fault,
+    PartnerOSStandIn,
+)
+from airflow_provider_partneros.triggers.integration import IntegrationStatusTrigger
+
+STATUS_KEY = "GET /api/integrations/{id}/status"
+
+
+@pytest.fixture
+def conn(standin: PartnerOSStandIn, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``AIRFLOW_CONN_PARTNEROS_DEFAULT``: what ``aget_connection`` reads outside a task too."""
+    extra = {"timeout": 5, "retry_backoff": 0.05, "max_retries": 1}
+    monkeypatch.setenv("AIRFLOW_CONN_PARTNEROS_DEFAULT", standin.connection_json(extra=extra))
+    return "partneros_default"
+
+
+async def first_event(trigger: IntegrationStatusTrigger) -> dict[str, Any]:
+    events = [event.payload async for event in trigger.run()]
+    assert len(events) == 1, "a trigger yields exactly one event"
+    payload: dict[str, Any] = events[0]
+    return payload
+
+
+def run_one(**kwargs: Any) -> dict[str, Any]:
+    kwargs.setdefault("poke_interval", 0.05)
+    return asyncio.run(first_event(IntegrationStatusTrigger(**kwargs)))
+
+
+# --- serialization ----------------------------------------------------------------------------------
+
+
+def test_serialize_holds_plain_values_and_no_secret(standin: PartnerOSStandIn, conn: str) -> None:
+    trigger = IntegrationStatusTrigger(
+        connection_id=DEMO_SALESFORCE_CONNECTION,
+        synced_after="2026-01-31T10:00:00+02:00",
+        poke_interval=0.05,
+        timeout_at="2099-01-01T00:00:00+00:00",
+    )
+    asyncio.run(first_event(trigger))  # a finished run leaves nothing secret behind either
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_provider_partneros.triggers.integration.IntegrationStatusTrigger"
+    text = json.dumps(kwargs)  # plain JSON values only
+    assert DEMO_PASSWORD not in text
+    assert "cookie" not in text.lower()
+    assert "session_token" not in text
+    assert kwargs["synced_after"] == "2026-01-31T08:00:00+00:00"
+    assert set(kwargs) == {
+        "connection_id",
+        "partneros_conn_id",
+        "target_statuses",
+        "failure_statuses",
+        "synced_after",
+        "poke_interval",
+        "max_transient_errors",
+        "timeout_at",
+    }
+    assert IntegrationStatusTrigger(**kwargs).serialize() == (classpath, kwargs)
+
+
+# --- events -----------------------------------------------------------------------------------------
+
+
+def test_success_event_carries_the_document(standin: PartnerOSStandIn, conn: str) -> None:
+    event = run_one(connection_id=DEMO_SALESFORCE_CONNECTION)
+    assert event["status"] == "success"
+    assert event["document"]["id"] == DEMO_SALESFORCE_CONNECTION
+    assert standin.sign_ins == standin.sign_outs == 1
+
+
+def test_failure_status_event(standin: PartnerOSStandIn, conn: str) -> None:
+    event = run_one(connection_id=DEMO_BROKEN_CONNECTION)
+    assert event["status"] == "failure"
+    assert event["error_class"] == "PartnerOSIntegrationFailedError"
+    assert "INVALID_SESSION_ID" in event["message"]
+
+
+def test_not_found_is_a_failure(standin: PartnerOSStandIn, conn: str) -> None:
+    event = run_one(connection_id="conn_nope")
+    assert (event["status"], event["error_class"]) == ("failure", "PartnerOSNotFoundError")
+
+
+def test_wrong_password_is_a_failure(standin: PartnerOSStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_PARTNEROS_DEFAULT", standin.connection_json(password="wrong-password"))
+    event = run_one(connection_id=DEMO_SALESFORCE_CONNECTION)
+    assert (event["status"], event["error_class"]) == ("failure", "PartnerOSInvalidCredentialsError")
+    assert "wrong-password" not in json.dumps(event)
+
+
+def test_transient_errors_ridden_out_up_to_the_bound(standin: PartnerOSStandIn, conn: str) -> None:
+    # 4 x 503: two polls of two attempts each fail, the third poll succeeds (bound 2).
+    standin.inject(Fault.html_service_unavailable("/api/integrations/*/status", times=4))
+    event = run_one(connection_id=DEMO_SALESFORCE_CONNECTION, max_transient_errors=2)
+    assert event["status"] == "success"
+    assert event["polls"] == 3
+
+
+def test_transient_errors_beyond_the_bound_give_an_error_event(standin: PartnerOSStandIn, conn: str) -> None:
+    standin.inject(Fault.html_bad_gateway("/api/integrations/*/status", times=None))
+    event = run_one(connection_id=DEMO_SALESFORCE_CONNECTION, max_transient_errors=1)
+    assert (event["status"], event["error_class"]) == ("error", "PartnerOSUnavailableError")
+    assert "max_transient_errors=1" in event["message"]
+    assert standin.sign_ins == standin.sign_outs == 1
+
+
+def test_deadline_gives_a_timeout_event(standin: PartnerOSStandIn, conn: str) -> None:
+    standin.set_integration(DEMO_SALESFORCE_CONNECTION, status="disconnected")
+    soon = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=0.3)).isoformat()
+    started = time.monotonic()
+    event = run_one(connection_id=DEMO_SALESFORCE_CONNECTION, failure_statuses=[], timeout_at=soon)
+    assert event["status"] == "timeout"
+    assert time.monotonic() - started < 3
+
+
+def test_missing_airflow_connection_is_an_event_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_PARTNEROS_DEFAULT", raising=False)
+    event = run_one(connection_id="conn_x", partneros_conn_id="partneros_missing_for_test")
+    assert event["status"] in ("error", "failure")
+    assert "partneros_missing_for_test" in event["message"]
+
+
+# --- one shared session per event loop --------------------------------------------------------------
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.02)
+
+
+def test_200_triggers_share_one_sign_in_and_one_re_sign_in(standin: PartnerOSStandIn, conn: str) -> None:
+    """Default rate limit (3 sign-ins per 10 s): 200 triggers must not make a 429 storm."""
+    n = 200
+    standin.add_integration("conn_many", organization=DEMO_ORG_ID, status="disconnected")
+    figures: dict[str, Any] = {}
+
+    async def scenario() -> list[dict[str, Any]]:
+        triggers = [
+            IntegrationStatusTrigger(
+                connection_id="conn_many", failure_statuses=["reauth_required"], poke_interval=0.5
+            )
+            for _ in range(n)
+        ]
+        tasks = [asyncio.create_task(first_event(t)) for t in triggers]
+        await wait_for(lambda: standin.requests[STATUS_KEY] >= n)
+        figures["sign_ins_first_round"] = standin.sign_ins
+        standin.expire_sessions()
+        polled = standin.requests[STATUS_KEY]
+        await wait_for(lambda: standin.requests[STATUS_KEY] >= polled + n)
+        figures["sign_ins_after_expiry"] = standin.sign_ins
+        standin.set_integration("conn_many", status="active")
+        return await asyncio.gather(*tasks)
+
+    started = time.monotonic()
+    events = asyncio.run(scenario())
+    figures["seconds"] = round(time.monotonic() - started, 1)
+    print(f"200 triggers: {figures}")
+    assert [e["status"] for e in events] == ["success"] * n
+    assert figures["sign_ins_first_round"] == 1
+    assert figures["sign_ins_after_expiry"] == 2
+    assert standin.sign_ins == 2
+    assert standin.sign_in_attempts == 2
+    assert all(r.status != 429 for r in standin.request_log)
+    # The expired session cannot be signed out; the renewed one is, by the last trigger to finish.
+    assert standin.sign_outs == 1
+    assert standin.active_sessions == 0
+
+
+def test_each_event_loop_has_its_own_session(standin: PartnerOSStandIn, conn: str) -> None:
+    """dag.test() runs every trigger in a fresh loop: a session cannot outlive its loop."""
+    for _ in range(2):
+        assert run_one(connection_id=DEMO_SALESFORCE_CONNECTION)["status"] == "success"
+    assert standin.sign_ins == standin.sign_outs == 2
+
+
+def test_a_refused_sign_in_is_not_repeated_by_every_waiter(
+    standin: PartnerOSStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_PARTNEROS_DEFAULT",
+        standin.connection_json(password="wrong-password", extra={"retry_backoff": 0.05}),
+    )
+
+    async def many() -> list[dict[str, Any]]:
+        triggers = [IntegrationStatusTrigger(connection_id=DEMO_SALESFORCE_CONNECTION) for _ in range(20)]
+        return await asyncio.gather(*(first_event(t) for t in triggers))
+
+    events = asyncio.run(many())
+    assert {e["error_class"] for e in events} == {"PartnerOSInvalidCredentialsError"}
+    assert standin.sign_in_attempts == 1
+
+
+# --- the sensor's side: arguments and events --------------------------------------------------------
+
+
+def sensor(**kwargs: Any) -> Any:
+    from airflow_provider_partneros.sensors.integration import IntegrationStatusSensor
+
+    kwargs.setdefault("task_id", "gate")
+    kwargs.setdefault("connection_id", "conn_1")
+    return IntegrationStatusSensor(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "text"),
+    [
+        ({"connection_id": ""}, "connection_id"),
+        ({"connection_id": "   "}, "connection_id"),
+        ({"target_statuses": ["active", "healthy"]}, "'healthy'"),
+        ({"failure_statuses": "broken"}, "'broken'"),
+        ({"target_statuses": []}, "at least one"),
+        ({"target_statuses": ["active", "error"]}, "both"),
+        ({"synced_after": "yesterday-ish"}, "synced_after"),
+        ({"synced_after": 12345}, "synced_after"),
+        ({"max_transient_errors": -1}, "max_transient_errors"),
+    ],
+)
+def test_bad_arguments_fail_at_parse(kwargs: dict[str, Any], text: str) -> None:
+    with pytest.raises(PartnerOSConfigError, match=text.replace("(", r"\(")):
+        sensor(**kwargs)
+
+
+def test_templates_and_empty_values_pass_at_parse() -> None:
+    s = sensor(connection_id="{{ params.cid }}", synced_after="{{ data_interval_end }}")
+    assert s.template_fields == ("connection_id", "synced_after")
+    assert sensor(synced_after="").synced_after == ""
+    assert sensor(target_statuses="active", failure_statuses=[]).failure_statuses == ()
+    assert sensor(target_statuses=["Active", "active"]).target_statuses == ("active",)
+
+
+def test_deferrable_default_comes_from_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    import inspect
+
+    from airflow_provider_partneros.sensors.integration import IntegrationStatusSensor
+
+    default = inspect.signature(IntegrationStatusSensor.__init__).parameters["deferrable"].default
+    assert default is False  # [operators] default_deferrable is unset in the test config
+    assert sensor(deferrable=True).deferrable is True
+
+
+def test_sensor_and_trigger_defaults_agree() -> None:
+    from airflow_provider_partneros.sensors import integration as sensor_module
+    from airflow_provider_partneros.triggers import integration as trigger_module
+
+    assert sensor_module.DEFAULT_MAX_TRANSIENT_ERRORS == trigger_module.DEFAULT_MAX_TRANSIENT_ERRORS
+
+
+def test_execute_complete_success_returns_the_document() -> None:
+    doc = {"id": "conn_1", "status": "active", "lastSyncAt": "2026-01-01T00:00:00.000Z"}
+    assert sensor().execute_complete({}, {"status": "success", "document": doc}) == doc
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        None,
+        "success",
+        {},
+        {"status": "done"},
+        {"status": "success"},  # no document
+        {"status": "success", "document": {"id": "conn_1", "status": "error"}},  # does not meet the goal
+    ],
+)
+def test_execute_complete_fails_closed(event: Any) -> None:
+    with pytest.raises(PartnerOSFatalError):
+        sensor().execute_complete({}, event)
+
+
+def test_execute_complete_rechecks_synced_after() -> None:
+    doc = {"id": "conn_1", "status": "active", "lastSyncAt": "2026-01-01T00:00:00.000Z"}
+    with pytest.raises(PartnerOSFatalError, match="does not meet"):
+        sensor(synced_after="2026-06-01T00:00:00Z").execute_complete(
+            {}, {"status": "success", "document": doc}
+        )
+
+
+def test_execute_complete_maps_failures_errors_and_timeouts() -> None:
+    from airflow.sdk.exceptions import AirflowSensorTimeout
+
+    s = sensor()
+    with pytest.raises(PartnerOSNotFoundError, match="answered 404"):
+        s.execute_complete(
+            {}, {"status": "failure", "error_class": "PartnerOSNotFoundError", "message": "answered 404"}
+        )
+    with pytest.raises(PartnerOSFatalError):  # a retryable class name on a failure event stays fatal
+        s.execute_complete(
+            {}, {"status": "failure", "error_class": "PartnerOSUnavailableError", "message": "x"}
+        )
+    with pytest.raises(PartnerOSUnavailableError):
+        s.execute_complete(
+            {}, {"status": "error", "error_class": "PartnerOSUnavailableError", "message": "503"}
+        )
+    with pytest.raises(PartnerOSError) as err:
+        s.execute_complete({}, {"status": "error", "error_class": "os.system", "message": "odd"})
+    assert err.value.retryable
+    with pytest.raises(AirflowSensorTimeout):
+        s.execute_complete({}, {"status": "timeout", "message": "Sensor has timed out"})
+
+
+# --- evaluate ---------------------------------------------------------------------------------------
+
+
+def doc(
+    status: str = "active", last_sync: str | None = "2026-03-01T12:00:00.500Z", **more: Any
+) -> dict[str, Any]:
+    return {"id": "conn_1", "platform": "salesforce", "status": status, "lastSyncAt": last_sync, **more}
+
+
+FAILS = ("error", "disconnected", "reauth_required")
+
+
+def test_evaluate_compares_milliseconds_and_time_zones() -> None:
+    at = parse_synced_after("2026-03-01T12:00:00.500Z")
+    assert evaluate(doc(), ["active"], FAILS, at).done  # equal counts as "at or after"
+    assert not evaluate(doc(), ["active"], FAILS, parse_synced_after("2026-03-01T12:00:00.501Z")).done
+    # 14:00:00.400 at +02:00 is 12:00:00.400Z: before the sync, so done.
+    assert evaluate(doc(), ["active"], FAILS, parse_synced_after("2026-03-01T14:00:00.400+02:00")).done
+    naive = dt.datetime(2026, 3, 1, 12, 0, 1)  # naive = UTC
+    assert not evaluate(doc(), ["active"], FAILS, parse_synced_after(naive)).done
+    verdict = evaluate(doc(last_sync=None), ["active"], FAILS, at)
+    assert not verdict.done
+    assert not verdict.failed
+    assert "not synced" in verdict.message
+
+
+@pytest.mark.parametrize("value", [None, "", "  ", "None", "null"])
+def test_empty_synced_after_means_no_constraint(value: Any) -> None:
+    assert parse_synced_after(value) is None
+
+
+def test_synced_after_accepts_pendulum_and_date() -> None:
+    import pendulum
+
+    assert (
+        parse_synced_after(pendulum.datetime(2026, 1, 1, tz="Europe/Berlin"))
+        .isoformat()
+        .startswith("2026-01-01T00:00:00+01:00")
+    )
+    assert parse_synced_after(dt.date(2026, 1, 2)) == parse_synced_after("2026-01-02T00:00:00Z")
+
+
+def test_evaluate_failure_message_says_what_to_do() -> None:
+    verdict = evaluate(doc("reauth_required", lastErrorMessage="token revoked"), ["active"], FAILS, None)
+    assert verdict.failed
+    assert "token revoked" in verdict.message
+    assert "Settings > Integrations" in verdict.message
+    unknown = evaluate(doc("syncing"), ["active"], FAILS, None)
+    assert not unknown.done
+    assert not unknown.failed
+    assert not evaluate(["not", "a", "dict"], ["active"], FAILS, None).done
+
+
+def test_validate_arguments_order() -> None:
+    cid, targets, failures, after = validate_arguments(" conn_1 ", ["active"], [], "2026-01-01")
+    assert (cid, targets, failures) == ("conn_1", ("active",), ())
+    assert after is not None
+    assert after.isoformat() == "2026-01-01T00:00:00+00:00"
+
+
+# --- DAG-parse cost ---------------------------------------------------------------------------------
+
+
+def test_sensor_import_is_light() -> None:
+    code = (
+        "import sys, time; import airflow.sdk; t = time.perf_counter();"
+        "from airflow_provider_partneros.sensors.integration import IntegrationStatusSensor;"
+        "ms = (time.perf_counter() - t) * 1000;"
+        "heavy = [m for m in ('requests', 'airflow_provider_partneros.hooks.partneros',"
+        " 'airflow_provider_partneros.triggers._session', 'airflow.triggers.base') if m in sys.modules];"
+        "print(ms, heavy)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    ms, heavy = out.stdout.strip().split(" ", 1)
+    print(f"sensor import over airflow.sdk: {float(ms):.1f} ms")
+    assert heavy == "[]"
+    assert float(ms) < 200  # the benchmark's goal is < 30 ms; this only catches gross regressions
