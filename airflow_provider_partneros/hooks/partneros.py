@@ -11,6 +11,7 @@ manager (operators and sensors do) so the session is signed out when the task en
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 from collections.abc import Iterator, Mapping
@@ -509,12 +510,23 @@ def _failure(err: BaseException) -> TransportFailure:
 
 
 def _new_session() -> requests.Session:
+    # Redirects are decided by the protocol (same origin only); proxies from the environment still apply.
+    return _no_redirect_session_class()()
+
+
+@functools.cache
+def _no_redirect_session_class() -> type[requests.Session]:
     import requests
 
-    session = requests.Session()
-    # Redirects are decided by the protocol (same origin only); proxies from the environment still apply.
-    session.max_redirects = 0
-    return session
+    class _NoRedirectSession(requests.Session):
+        """Never resolves redirects. Even with ``allow_redirects=False``, ``requests`` runs its redirect
+        resolver on a 3xx to prepare ``response.next``: that reads the whole body outside our deadline
+        and, with ``max_redirects = 0``, raised TooManyRedirects, so no 3xx ever reached the protocol."""
+
+        def get_redirect_target(self, resp: requests.Response) -> str | None:
+            return None
+
+    return _NoRedirectSession
 
 
 def _requests_verify(verify: bool | str) -> bool | str:
