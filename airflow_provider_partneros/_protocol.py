@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from airflow_provider_partneros import __version__
 from airflow_provider_partneros._config import PartnerOSSettings
@@ -142,15 +142,18 @@ Flow = Generator[Action, Any, Any]
 def path(*segments: str) -> str:
     """Build an ``/api/...`` path from segments, each URL-encoded so an id can never change the path.
 
-    ``path("api", "integrations", "a/b c")`` -> ``/api/integrations/a%2Fb%20c``; ``.`` and ``..`` are
-    encoded too, so no id can climb out of its place.
+    ``path("api", "integrations", "a/b c")`` -> ``/api/integrations/a%2Fb%20c``. A segment that is
+    ``.`` or ``..`` is refused: encoding it as ``%2E`` does not help, because ``requests`` decodes
+    unreserved characters again (``/x/%2E%2E/status`` goes out as ``/x/../status``, which any
+    normalizing proxy or server resolves to ``/status``).
     """
     out = []
     for segment in segments:
-        quoted = quote(segment, safe="")
-        if quoted in (".", ".."):
-            quoted = quoted.replace(".", "%2E")
-        out.append(quoted)
+        if segment in (".", ".."):
+            raise PartnerOSConfigError(
+                f"{segment!r} cannot be used as an id: it would change the request's path."
+            )
+        out.append(quote(segment, safe=""))
     return "/" + "/".join(out)
 
 
@@ -172,8 +175,9 @@ def normalize_endpoint(endpoint: str) -> str:
             f"endpoint {endpoint!r} must be a path on the connection's base URL (e.g. '/api/partners'), "
             "not a full URL: the session cookie is only ever sent to the PartnerOS host."
         )
-    if ".." in endpoint.split("?")[0].split("/"):
-        raise PartnerOSConfigError(f"endpoint {endpoint!r} must not contain '..' segments.")
+    # Decoded first: requests turns %2E back into "." before sending.
+    if any(unquote(seg) in (".", "..") for seg in endpoint.split("?")[0].split("/")):
+        raise PartnerOSConfigError(f"endpoint {endpoint!r} must not contain '.' or '..' segments.")
     return endpoint if endpoint.startswith("/") else "/" + endpoint
 
 
@@ -495,8 +499,10 @@ def error_for_reply(request: HttpRequest, reply: HttpReply) -> PartnerOSError:
     status = reply.status
     err = read_error_body(reply.body, reply.headers.get("content-type"))
     what = f"PartnerOS {request.method} {request.endpoint} answered {status}"
-    said = f": {err.message}" + (f" ({err.code})" if err.code else "") if err.message or err.code else ""
-    if err.code and not err.message:
+    # The service's messages end with a period ("Partner not found."); ours follow after one.
+    text = (err.message or "").rstrip(" .") or None
+    said = f": {text}" + (f" ({err.code})" if err.code else "") if text or err.code else ""
+    if err.code and not text:
         said = f": {err.code}"
     kwargs: dict[str, Any] = {
         "method": request.method,

@@ -98,7 +98,10 @@ def test_settings_repr_never_shows_the_password() -> None:
 
 def test_path_segments_are_encoded_so_ids_cannot_escape() -> None:
     assert protocol.path("api", "integrations", "a/b c", "status") == "/api/integrations/a%2Fb%20c/status"
-    assert protocol.path("api", "partners", "..", "analyze") == "/api/partners/%2E%2E/analyze"
+    # "." and ".." are refused: requests would decode %2E%2E back to ".." on the wire.
+    for dots in (".", ".."):
+        with pytest.raises(PartnerOSConfigError):
+            protocol.path("api", "partners", dots, "analyze")
 
 
 def test_post_requests_carry_the_origin_and_gets_are_repeatable() -> None:
