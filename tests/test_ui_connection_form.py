@@ -471,7 +471,7 @@ def _side_by_side(browser: CDP, left: str, right: str) -> bytes:
     return base64.b64decode(data)
 
 
-def test_add_connection_form_in_browser(api_server: str, browser: CDP, tmp_path: Path) -> None:
+def test_add_connection_form_in_browser(browser: CDP, api_server: str, tmp_path: Path) -> None:
     browser.send("Page.navigate", url=f"{api_server}/connections")
     add_button = (
         "[...document.querySelectorAll('button')].find(b => b.textContent.trim() === 'Add Connection')"
