@@ -672,3 +672,63 @@ def test_every_operator_has_json_renderers_for_bodies() -> None:
         PartnerOSApiOperator,
     ):
         assert "partneros_conn_id" in op.template_fields
+
+
+# --- the example pipeline ------------------------------------------------------------------------------
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "example_dags" / "partneros_partner_pipeline.py"
+
+
+def load_example(monkeypatch: pytest.MonkeyPatch) -> DAG:
+    """Import the example DAG file as the DAG processor would, with every network connection refused."""
+    import importlib.util
+    import socket
+
+    def no_network(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("parsing the example DAG must not touch the network")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(socket.socket, "connect", no_network)
+        spec = importlib.util.spec_from_file_location("partneros_partner_pipeline_example", EXAMPLE)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    dag: DAG = module.dag
+    return dag
+
+
+def test_example_pipeline_parses_without_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    dag = load_example(monkeypatch)
+
+    assert dag.dag_id == "partneros_partner_pipeline"
+    assert set(dag.task_ids) == {
+        "wait_for_crm",
+        "partner_batch",
+        "analyze_partner",
+        "generate_icp",
+        "crm_account_schema",
+        "summarize",
+    }
+    assert dag.get_task("wait_for_crm").downstream_task_ids == {
+        "partner_batch",
+        "generate_icp",
+        "crm_account_schema",
+    }
+
+
+def test_example_pipeline_runs_against_the_stand_in(
+    monkeypatch: pytest.MonkeyPatch, run_dag: RunDag, standin: PartnerOSStandIn
+) -> None:
+    dag = load_example(monkeypatch)
+
+    result = run_dag(dag)
+
+    assert result.state == "success"
+    assert all(task.state == "success" for task in result.tasks.values())
+    report = result["summarize"].xcom
+    assert report["partners_enriched"] == len(DEMO_PARTNER_IDS)
+    assert [p["id"] for p in report["partners"]] == list(DEMO_PARTNER_IDS)
+    assert report["icp"]["industry"]
+    # sensor + 5 analyses + ICP + schema: one session each, all ended
+    assert standin.sign_ins == standin.sign_outs == 8
