@@ -151,7 +151,7 @@ class BasePartnerOSOperator(BaseOperator):
     def execute(self, context: Context) -> Any:
         self.validate()
         # One hook per try: its session is signed out when the block ends, whatever happened.
-        with PartnerOSHook(self.partneros_conn_id, logger_name=self.log.name) as hook:
+        with PartnerOSHook(self.partneros_conn_id) as hook:
             self._hook = hook
             try:
                 result = self.call(hook, context)
