@@ -371,7 +371,10 @@ def test_api_operator_get_with_templated_endpoint_and_query(
 
 
 def test_api_operator_202_returns_what_the_service_sent(
-    request: pytest.FixtureRequest, run_dag: RunDag, standin: PartnerOSStandIn
+    request: pytest.FixtureRequest,
+    run_dag: RunDag,
+    standin: PartnerOSStandIn,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     accepted = {"jobId": "job-123", "status": "queued"}
     standin.inject(Fault(route="/api/ai/executive-summary", method="POST", status=202, body=accepted))
@@ -384,6 +387,8 @@ def test_api_operator_202_returns_what_the_service_sent(
 
     assert result["summary"].state == "success"
     assert result["summary"].xcom == accepted
+    out, err = capfd.readouterr()
+    assert "accepted POST /api/ai/executive-summary for asynchronous processing (202)" in out + err
     assert standin.sign_ins == standin.sign_outs == 1
 
 
