@@ -566,6 +566,20 @@ def test_literal_argument_mistakes_fail_at_dag_parse(
     assert standin.request_log == []
 
 
+def test_omitted_required_argument_fails_at_dag_parse(standin: PartnerOSStandIn) -> None:
+    cases: list[tuple[Any, dict[str, Any]]] = [
+        (AnalyzePartnerOperator, {}),
+        (GetIntegrationSchemaOperator, {}),
+        (GenerateIcpOperator, {}),
+        (SubmitPartnerApplicationOperator, {"slug": "s"}),
+        (PartnerOSApiOperator, {}),
+    ]
+    for operator_class, kwargs in cases:
+        with pytest.raises(TypeError, match="missing"):
+            operator_class(task_id="t", **kwargs)
+    assert standin.request_log == []
+
+
 def test_lazy_arguments_are_not_checked_at_parse() -> None:
     with DAG(dag_id="lazy_args", schedule=None, start_date=datetime(2026, 1, 1, tzinfo=timezone.utc)):
         upstream = PartnerOSApiOperator(task_id="up", endpoint="/api/x")
