@@ -163,7 +163,17 @@ def test_200_triggers_share_one_sign_in_and_one_re_sign_in(standin: PartnerOSSta
     standin.add_integration("conn_many", organization=DEMO_ORG_ID, status="disconnected")
     figures: dict[str, Any] = {}
 
+    async def ticker() -> None:
+        """Measures event-loop lag: a blocking call anywhere would show up as a long gap."""
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            figures["max_loop_lag"] = max(figures.get("max_loop_lag", 0.0), now - last - 0.01)
+            last = now
+
     async def scenario() -> list[dict[str, Any]]:
+        tick = asyncio.create_task(ticker())
         triggers = [
             IntegrationStatusTrigger(
                 connection_id="conn_many", failure_statuses=["reauth_required"], poke_interval=0.5
@@ -178,7 +188,9 @@ def test_200_triggers_share_one_sign_in_and_one_re_sign_in(standin: PartnerOSSta
         await wait_for(lambda: standin.requests[STATUS_KEY] >= polled + n)
         figures["sign_ins_after_expiry"] = standin.sign_ins
         standin.set_integration("conn_many", status="active")
-        return await asyncio.gather(*tasks)
+        events = await asyncio.gather(*tasks)
+        tick.cancel()
+        return events
 
     started = time.monotonic()
     events = asyncio.run(scenario())
@@ -191,6 +203,40 @@ def test_200_triggers_share_one_sign_in_and_one_re_sign_in(standin: PartnerOSSta
     assert standin.sign_in_attempts == 2
     assert all(r.status != 429 for r in standin.request_log)
     # The expired session cannot be signed out; the renewed one is, by the last trigger to finish.
+    assert standin.sign_outs == 1
+    assert standin.active_sessions == 0
+    # Generous: the machine may be busy; a blocking sync call (sign-in, sleep) would take far longer.
+    assert figures["max_loop_lag"] < 2.0
+
+
+def test_cancelled_trigger_signs_out(standin: PartnerOSStandIn, conn: str) -> None:
+    """The triggerer cancels a trigger when its task is cleared or times out: nothing stays signed in."""
+    standin.set_integration(DEMO_SALESFORCE_CONNECTION, status="disconnected")
+
+    async def scenario() -> None:
+        trigger = IntegrationStatusTrigger(
+            connection_id=DEMO_SALESFORCE_CONNECTION, failure_statuses=[], poke_interval=0.05
+        )
+        task = asyncio.create_task(first_event(trigger))
+        await wait_for(lambda: standin.requests[STATUS_KEY] >= 2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+    assert standin.sign_ins == standin.sign_outs == 1
+    assert standin.active_sessions == 0
+
+
+def test_poke_mode_hook_is_closed_on_kill(standin: PartnerOSStandIn, conn: str) -> None:
+    s = sensor(
+        connection_id=DEMO_SALESFORCE_CONNECTION, target_statuses=["reauth_required"], failure_statuses=[]
+    )
+    s._prepare()
+    assert not s.poke({}).is_done
+    assert not s.poke({}).is_done
+    assert standin.sign_ins == 1
+    s.on_kill()
     assert standin.sign_outs == 1
     assert standin.active_sessions == 0
 
