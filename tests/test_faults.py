@@ -18,6 +18,7 @@ The ids of the parametrized cases are the rows of ``docs/faults.md``; a test bel
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -748,12 +749,183 @@ def test_task_outcome_in_airflow(
     assert time.monotonic() - started < 240 + tries * hang_bound()
 
 
+# --- the sensor in all three modes, the trigger, the operators -------------------------------------------
+
+SENSOR_CID = "conn_faults_sensor"
+SENSOR_PATH = f"/api/integrations/{SENSOR_CID}/status"
+
+
+def _on_status_call(standin: PartnerOSStandIn, n: int, action: Callable[[], None]) -> None:
+    """Run ``action()`` just before the stand-in serves its n-th status request (a deterministic
+    "during the wait" moment; a thread watching counters would race with the client)."""
+    original = standin._ep_integration_status
+    calls = 0
+    lock = threading.Lock()
+
+    def wrapped(req: Any) -> Any:
+        nonlocal calls
+        with lock:
+            calls += 1
+            current = calls
+        if current == n:
+            action()
+        return original(req)
+
+    standin._ep_integration_status = wrapped  # type: ignore[method-assign]
+
+
+def _sensor_dag(dag_id: str, mode: str, **kwargs: Any) -> DAG:
+    from airflow_provider_partneros.sensors.integration import IntegrationStatusSensor
+
+    args: dict[str, Any] = {
+        "task_id": "gate",
+        "connection_id": SENSOR_CID,
+        "poke_interval": 0.1,
+        "timeout": 30,
+        "retries": 0,
+        "failure_statuses": ["reauth_required"],
+        **kwargs,
+    }
+    args.update({"deferrable": True} if mode == "deferrable" else {"mode": mode, "deferrable": False})
+    with DAG(f"{dag_id}_{mode}", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")) as dag:
+        IntegrationStatusSensor(**args)
+    return dag
+
+
+MODES = ("poke", "reschedule", "deferrable")
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    ("scenario", "state"),
+    [
+        pytest.param("502-once", "success", id="sensor-502-once"),
+        pytest.param("401-during-wait", "success", id="sensor-401-during-wait"),
+        pytest.param("drip-persistent", "failed", id="sensor-drip-persistent"),
+        pytest.param("malformed-json-once", "success", id="sensor-malformed-json-once"),
+        pytest.param("404", "failed", id="sensor-404"),
+    ],
+)
+def test_sensor_faults(
+    run_dag: Any,
+    standin: PartnerOSStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+    scenario: str,
+    state: str,
+    mode: str,
+) -> None:
+    """The sensor (poke, reschedule, deferrable) through faults: transient trouble is waited out, a 401
+    during the (deferred) wait signs in again, a fault that never ends fails within bounded time."""
+    use_connection(monkeypatch, standin, max_retries=0)
+    standin.add_integration(SENSOR_CID, organization="org-demo", status="disconnected")
+    # Not ready for two polls, then ready ("disconnected" is not a failure status in these sensors).
+    standin.script_integration(SENSOR_CID, [{"status": "disconnected"}] * 2 + [{"status": "active"}])
+    kwargs: dict[str, Any] = {"max_transient_errors": 2}
+    if scenario == "502-once":
+        standin.inject(Fault.html_bad_gateway(SENSOR_PATH))
+    elif scenario == "401-during-wait":
+        _on_status_call(standin, 2, standin.expire_sessions)
+    elif scenario == "drip-persistent":
+        standin.inject(Fault.drip_feed(TIMEOUT / 20, SENSOR_PATH, times=None))
+        kwargs["timeout"] = 8  # bounds reschedule mode, where each poke is a fresh process
+    elif scenario == "malformed-json-once":
+        standin.inject(Fault.invalid_json(SENSOR_PATH))
+    elif scenario == "404":
+        kwargs["connection_id"] = "no-such-integration"
+    started = time.monotonic()
+    result = run_dag(_sensor_dag(f"faults_sensor_{scenario.replace('-', '_')}", mode, **kwargs))
+    elapsed = time.monotonic() - started
+    assert result["gate"].state == state
+    if state == "success":
+        assert result["gate"].xcom["status"] == "active"
+    if scenario == "404":
+        assert standin.requests[f"GET {STATUS_ROUTE}"] == 1  # failed at once
+    if scenario == "401-during-wait" and mode != "reschedule":
+        assert standin.sign_ins == 2  # one wait, one re-sign-in after the 401
+    if mode != "reschedule" and scenario != "401-during-wait":
+        assert standin.sign_ins == 1  # one sign-in for the whole wait
+    assert_sessions_closed(standin)
+    assert elapsed < 240  # dag.test overhead dominates; this only catches a hang
+
+
+OPERATOR_CASES = [
+    pytest.param("icp", Fault.slow(TIMEOUT * 3), "failed", 1, id="operator-icp-read-timeout-not-resent"),
+    pytest.param("icp", _html(502), "failed", 1, id="operator-icp-502-not-resent"),
+    pytest.param("submit", Fault.reset_connection(), "failed", 1, id="operator-submit-reset-not-resent"),
+    pytest.param("analyze", Fault.slow(TIMEOUT * 3), "success", 2, id="operator-analyze-timeout-resent"),
+    pytest.param("api", _rate_limited("X-Retry-After"), "success", 2, id="operator-api-429-waited"),
+    pytest.param("schema", Fault.invalid_json(times=None), "failed", 1, id="operator-schema-malformed-json"),
+    pytest.param("analyze", Fault.empty(404), "failed", 1, id="operator-analyze-404-fatal"),
+]
+
+
+@pytest.mark.parametrize(("op", "fault", "state", "sent"), OPERATOR_CASES)
+def test_operator_faults(
+    run_dag: Any,
+    standin: PartnerOSStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    op: str,
+    fault: Fault,
+    state: str,
+    sent: int,
+) -> None:
+    """Each operator through a fault: what reaches the service (a non-idempotent POST exactly once)."""
+    from airflow_provider_partneros.operators.partneros import (
+        AnalyzePartnerOperator,
+        GenerateIcpOperator,
+        GetIntegrationSchemaOperator,
+        PartnerOSApiOperator,
+        SubmitPartnerApplicationOperator,
+    )
+
+    use_connection(monkeypatch, standin)
+    path, key, make = {
+        "icp": ("/api/ai/icp", "POST /api/ai/icp", lambda: GenerateIcpOperator(task_id="op", company="acme")),
+        "submit": (
+            CALLS["submit"].path,
+            CALLS["submit"].key,
+            lambda: SubmitPartnerApplicationOperator(
+                task_id="op",
+                slug=DEMO_APPLICATION_SLUG,
+                form_data={"company": "Acme", "email": "a@acme.example"},
+                agreements={"terms": True},
+            ),
+        ),
+        "analyze": (
+            CALLS["analyze"].path,
+            CALLS["analyze"].key,
+            lambda: AnalyzePartnerOperator(task_id="op", partner_id="partner-1"),
+        ),
+        "api": (
+            _STATUS_PATH,
+            f"GET {STATUS_ROUTE}",
+            lambda: PartnerOSApiOperator(task_id="op", endpoint=_STATUS_PATH),
+        ),
+        "schema": (
+            f"/api/integrations/{DEMO_SALESFORCE_CONNECTION}/schema",
+            "GET /api/integrations/{id}/schema",
+            lambda: GetIntegrationSchemaOperator(task_id="op", connection_id=DEMO_SALESFORCE_CONNECTION),
+        ),
+    }[op]
+    standin.inject(Fault(**{**fault.__dict__, "route": path}))
+    dag_id = "faults_" + re.sub(r"\W", "_", request.node.callspec.id)
+    with DAG(dag_id, schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")) as dag:
+        make()
+    result = run_dag(dag)
+    assert result["op"].state == state
+    assert result["op"].try_number == 1
+    assert standin.requests[key] == sent
+    assert standin.sign_ins == standin.sign_outs
+    assert_sessions_closed(standin)
+
+
 # --- docs/faults.md is kept in step -------------------------------------------------------------------------
 
 
 def _all_case_ids() -> set[str]:
     ids = {c.id for c in CASES}
-    for params in (BAD_CONNECTIONS, ODD_IDS, DAG_CASES):
+    for params in (BAD_CONNECTIONS, ODD_IDS, DAG_CASES, OPERATOR_CASES):
         ids |= {p.id for p in params}
     return ids
 
