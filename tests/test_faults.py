@@ -749,6 +749,94 @@ def test_task_outcome_in_airflow(
     assert time.monotonic() - started < 240 + tries * hang_bound()
 
 
+# --- the same faults through the async transport (the trigger's session) ----------------------------------
+
+ASYNC_CASES = [c for c in CASES if c.call == "status"]
+
+
+def _async_settings(standin: PartnerOSStandIn, **extra: Any) -> Any:
+    from airflow_provider_partneros._config import settings_from_connection
+
+    return settings_from_connection(
+        conn_id=CONN_ID,
+        host=standin.base_url,
+        login="demo@partneros.test",
+        password=DEMO_PASSWORD,
+        extra={"timeout": TIMEOUT, "retry_backoff": BACKOFF, "max_retries": RETRIES, **extra},
+    )
+
+
+def _run_async_status(
+    settings: Any, connection_id: str = DEMO_SALESFORCE_CONNECTION
+) -> PartnerOSError | None:
+    import asyncio
+
+    from airflow_provider_partneros.triggers._session import shared_session
+
+    async def go() -> PartnerOSError | None:
+        async with shared_session(settings) as session:
+            try:
+                await session.get_integration_status(connection_id)
+            except PartnerOSError as exc:
+                return exc
+        return None
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("case", ASYNC_CASES, ids=[f"async-{c.id}" for c in ASYNC_CASES])
+def test_fault_async_transport(case: Case, standin: PartnerOSStandIn) -> None:
+    """The trigger's httpx transport drives the same protocol: same outcomes, same invariants."""
+    if case.fault is not None:
+        standin.inject(
+            Fault(**{**case.fault.__dict__, "route": SIGN_IN if case.on_sign_in else _STATUS_PATH})
+        )
+    started = time.monotonic()
+    err = _run_async_status(_async_settings(standin, **case.extra))
+    elapsed = time.monotonic() - started
+    assert_outcome(err, case.outcome, case.error)
+    if err is not None:
+        assert err.endpoint is not None
+        named = "Sign-in" if err.endpoint == SIGN_IN else err.endpoint
+        assert named in err.message
+        assert_no_secret(err.message, standin)
+        if case.check is not None:
+            case.check(err)
+    if case.requests is not None:
+        assert standin.requests[f"GET {STATUS_ROUTE}"] == case.requests
+    assert elapsed < hang_bound(server_wait=case.server_wait)
+    assert standin.sign_ins == (0 if case.on_sign_in and case.outcome == "fatal" else 1)
+    assert standin.sign_outs == standin.sign_ins
+    assert_sessions_closed(standin)
+
+
+def test_async_redirect_to_another_host_is_not_followed(
+    standin: PartnerOSStandIn, other_host: PartnerOSStandIn
+) -> None:
+    standin.inject(Fault.redirect_to(other_host.base_url + _STATUS_PATH, 302, _STATUS_PATH))
+    err = _run_async_status(_async_settings(standin))
+    assert_outcome(err, "fatal", PartnerOSRedirectError)
+    assert other_host.request_log == []
+
+
+def test_async_redirect_to_the_same_host_is_followed(standin: PartnerOSStandIn) -> None:
+    standin.inject(Fault.redirect_to(_STATUS_PATH, 302, "/api/integrations/old-name/status"))
+    assert _run_async_status(_async_settings(standin), "old-name") is None
+
+
+@pytest.mark.parametrize(
+    "verify", [pytest.param("ca", id="async-tls-ca"), pytest.param(True, id="async-tls-default")]
+)
+def test_async_tls(tls_standin: tuple[PartnerOSStandIn, str], verify: Any) -> None:
+    server, ca_path = tls_standin
+    err = _run_async_status(_async_settings(server, verify=ca_path if verify == "ca" else True))
+    if verify == "ca":
+        assert err is None
+    else:
+        assert_outcome(err, "fatal", PartnerOSTLSError)
+        assert server.sign_ins == 0
+
+
 # --- the sensor in all three modes, the trigger, the operators -------------------------------------------
 
 SENSOR_CID = "conn_faults_sensor"
