@@ -316,14 +316,15 @@ def test_unknown_connection_fails_at_once_in_every_mode(
     assert standin.sign_ins == standin.sign_outs == 3
 
 
-def test_manual_run_without_data_interval_has_no_sync_constraint(
+def test_template_rendering_none_means_no_sync_constraint(
     standin: PartnerOSStandIn, conn: str, run_dag: Callable[..., Any]
 ) -> None:
-    """``{{ data_interval_end }}`` renders "None" for a manual run: no sync constraint, and success."""
+    """A template with no value renders "None" (e.g. ``{{ data_interval_end }}`` of a REST-triggered run
+    with no logical date): no sync constraint, and success. (``dag.test()`` sets a data interval.)"""
     standin.set_integration(
         CID, status="active", last_sync_at=iso_ms(dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc))
     )
-    dag = make_dag("gate_manual", "poke", synced_after="{{ data_interval_end }}")
+    dag = make_dag("gate_manual", "poke", synced_after="{{ params.since }}", dag_params={"since": None})
     result = run_dag(dag)
     assert result["gate"].state == "success"
     assert result["gate"].xcom["status"] == "active"
