@@ -284,12 +284,15 @@ class AsyncPartnerOSSession:
 @dataclass
 class _Entry:
     session: AsyncPartnerOSSession
+    loop: asyncio.AbstractEventLoop
     users: int = 0
 
 
 _REGISTRY: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Entry]] = (
     weakref.WeakKeyDictionary()
 )
+_STRONG_REGISTRY: dict[int, dict[str, _Entry]] = {}
+"""Fallback for loops that cannot be weakly referenced; entries are removed when their last user leaves."""
 
 
 @contextlib.asynccontextmanager
@@ -302,11 +305,11 @@ async def shared_session(
     that made them (``dag.test()`` runs each trigger in a fresh loop; a triggerer runs one).
     """
     loop = asyncio.get_running_loop()
-    sessions = _REGISTRY.setdefault(loop, {})
+    sessions = _sessions_of(loop)
     key = settings.session_key
     entry = sessions.get(key)
-    if entry is None:
-        entry = sessions[key] = _Entry(AsyncPartnerOSSession(settings, log))
+    if entry is None or entry.loop is not loop:
+        entry = sessions[key] = _Entry(AsyncPartnerOSSession(settings, log), loop)
     entry.users += 1
     try:
         yield entry.session
@@ -318,10 +321,16 @@ async def shared_session(
             await entry.session.aclose()
 
 
+def _sessions_of(loop: asyncio.AbstractEventLoop) -> dict[str, _Entry]:
+    try:
+        return _REGISTRY.setdefault(loop, {})
+    except TypeError:  # a loop type without weak references (e.g. some uvloop builds)
+        return _STRONG_REGISTRY.setdefault(id(loop), {})
+
+
 def active_sessions() -> int:
     """Shared sessions alive in the running loop (for tests and diagnostics)."""
-    loop = asyncio.get_running_loop()
-    return len(_REGISTRY.get(loop, {}))
+    return len(_sessions_of(asyncio.get_running_loop()))
 
 
 # --- helpers ---------------------------------------------------------------------------------------
