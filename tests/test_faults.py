@@ -883,17 +883,17 @@ def _sensor_dag(dag_id: str, mode: str, **kwargs: Any) -> DAG:
 MODES = ("poke", "reschedule", "deferrable")
 
 
+SENSOR_SCENARIOS = [
+    pytest.param("502-once", "success", id="sensor-502-once"),
+    pytest.param("401-during-wait", "success", id="sensor-401-during-wait"),
+    pytest.param("drip-persistent", "failed", id="sensor-drip-persistent"),
+    pytest.param("malformed-json-once", "success", id="sensor-malformed-json-once"),
+    pytest.param("404", "failed", id="sensor-404"),
+]
+
+
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize(
-    ("scenario", "state"),
-    [
-        pytest.param("502-once", "success", id="sensor-502-once"),
-        pytest.param("401-during-wait", "success", id="sensor-401-during-wait"),
-        pytest.param("drip-persistent", "failed", id="sensor-drip-persistent"),
-        pytest.param("malformed-json-once", "success", id="sensor-malformed-json-once"),
-        pytest.param("404", "failed", id="sensor-404"),
-    ],
-)
+@pytest.mark.parametrize(("scenario", "state"), SENSOR_SCENARIOS)
 def test_sensor_faults(
     run_dag: Any,
     standin: PartnerOSStandIn,
@@ -1012,8 +1012,8 @@ def test_operator_faults(
 
 
 def _all_case_ids() -> set[str]:
-    ids = {c.id for c in CASES}
-    for params in (BAD_CONNECTIONS, ODD_IDS, DAG_CASES, OPERATOR_CASES):
+    ids = {c.id for c in CASES} | {f"async-{c.id}" for c in ASYNC_CASES}
+    for params in (BAD_CONNECTIONS, ODD_IDS, DAG_CASES, OPERATOR_CASES, SENSOR_SCENARIOS):
         ids |= {p.id for p in params}
     return ids
 
@@ -1023,7 +1023,10 @@ def test_docs_fault_table_names_only_existing_test_ids() -> None:
     documented = set(re.findall(r"`([a-z0-9][a-z0-9-]+)`", text))
     in_tests = _all_case_ids()
     listed = {i for i in documented if i in in_tests or re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)+", i)}
-    missing = sorted(c.id for c in CASES if c.id not in documented)
+    row_ids = [c.id for c in CASES] + [
+        p.id for ps in (OPERATOR_CASES, SENSOR_SCENARIOS, DAG_CASES) for p in ps if p.id is not None
+    ]
+    missing = sorted(i for i in row_ids if i not in documented)
     assert not missing, f"docs/faults.md has no row for: {missing}"
     source = Path(__file__).read_text()
     unknown = sorted(i for i in listed if i not in in_tests and i not in source)
