@@ -283,9 +283,17 @@ class PartnerOSHook(BaseHook):
         return protocol.parse_json(request, self._call(request))
 
     def get_session_info(self) -> Any:
-        """``GET /api/auth/get-session``: the session (with ``activeOrganizationId``) or ``None``."""
+        """``GET /api/auth/get-session``: the session (with ``activeOrganizationId``) or ``None``.
+
+        The service includes the session's token; it is replaced by ``"***"`` so a task that returns
+        this document (XCom) or logs it never exposes a credential.
+        """
         request = protocol.get_session_request(self.settings)
-        return protocol.parse_json(request, self._call(request))
+        doc = protocol.parse_json(request, self._call(request))
+        session = doc.get("session") if isinstance(doc, dict) else None
+        if isinstance(session, dict) and "token" in session:
+            doc = {**doc, "session": {**session, "token": "***"}}
+        return doc
 
     def test_connection(self) -> tuple[bool, str]:
         """A real sign-in plus one authenticated read, with no retries and a short timeout.
