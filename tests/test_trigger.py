@@ -451,3 +451,27 @@ def test_sensor_import_is_light() -> None:
     print(f"sensor import over airflow.sdk: {float(ms):.1f} ms")
     assert heavy == "[]"
     assert float(ms) < 200  # the benchmark's goal is < 30 ms; this only catches gross regressions
+
+
+# --- TLS ----------------------------------------------------------------------------------------------
+
+
+def test_tls_verifies_against_the_connection_ca_bundle(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """verify=<CA path> works (and the __Secure- cookie round-trips); verify=true with an unknown CA is a
+    fatal TLS failure even when SSL_CERT_FILE points at the right bundle (the explicit bundle wins)."""
+    from airflow_provider_partneros.testing import make_self_signed
+
+    files = make_self_signed(tmp_path)
+    with PartnerOSStandIn(tls=files.server_context()) as srv:
+        srv.seed_demo()
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_PARTNEROS_DEFAULT", srv.connection_json(extra={"verify": files.ca_path})
+        )
+        assert run_one(connection_id=DEMO_SALESFORCE_CONNECTION)["status"] == "success"
+        assert srv.sign_ins == srv.sign_outs == 1
+        monkeypatch.setenv("SSL_CERT_FILE", files.ca_path)
+        monkeypatch.setenv("AIRFLOW_CONN_PARTNEROS_DEFAULT", srv.connection_json(extra={"verify": True}))
+        event = run_one(connection_id=DEMO_SALESFORCE_CONNECTION)
+        assert (event["status"], event["error_class"]) == ("failure", "PartnerOSTLSError")
