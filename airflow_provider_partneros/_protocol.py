@@ -349,7 +349,24 @@ def exchange(
             attempt += 1
             yield Sleep(delay, f"HTTP {reply.status}")
             continue
-        raise error_for_reply(current, reply)
+        raise scrub_password(settings, error_for_reply(current, reply))
+
+
+def scrub_password(settings: PartnerOSSettings, err: PartnerOSError) -> PartnerOSError:
+    """Replace the password in an error text built from the server's words: a proxy or a validation
+    error may echo the sign-in body back, and error texts end up in the UI and in task logs."""
+    password = settings.password
+    if not password:
+        return err
+    forms = {password, json.dumps(password)[1:-1], quote(password, safe="")}
+    message = err.message
+    for form in sorted(forms, key=len, reverse=True):
+        if form:
+            message = message.replace(form, "***")
+    if message != err.message:
+        err.message = message
+        err.args = (message,)
+    return err
 
 
 def _retry_transport_failure(
