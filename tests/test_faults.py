@@ -292,6 +292,12 @@ CASES: list[Case] = [
          says=(*_ENDPOINT_SAYS, "answered 404", "does not exist"), requests=1),
     Case("empty-body-401-on-sign-in", Fault.empty(401), on_sign_in=True, outcome="fatal",
          error=PartnerOSInvalidCredentialsError, says=("Sign-in refused", "password"), requests=0),
+    Case("sign-in-error-echoes-password",
+         Fault.auth_error(400, f"Invalid body: password {DEMO_PASSWORD!r} is not allowed", "VALIDATION_ERROR"),
+         on_sign_in=True, outcome="fatal", error=PartnerOSInvalidCredentialsError,
+         says=("Sign-in refused", "VALIDATION_ERROR", "***"), requests=0),
+    Case("error-echoes-password", Fault.json_error(500, f"upstream said {DEMO_PASSWORD}"),
+         outcome="retryable", error=PartnerOSUnavailableError, says=("***",), requests=1),
     # --- 403 from the Origin check ---
     Case("http-403-invalid-origin", Fault.auth_error(403, "Invalid origin", "INVALID_ORIGIN"), call="analyze",
          outcome="fatal", error=PartnerOSForbiddenError,
