@@ -293,7 +293,7 @@ CASES: list[Case] = [
     Case("empty-body-401-on-sign-in", Fault.empty(401), on_sign_in=True, outcome="fatal",
          error=PartnerOSInvalidCredentialsError, says=("Sign-in refused", "password"), requests=0),
     Case("sign-in-error-echoes-password",
-         Fault.auth_error(400, f"Invalid body: password {DEMO_PASSWORD!r} is not allowed", "VALIDATION_ERROR"),
+         Fault.auth_error(400, f"Invalid body: password {DEMO_PASSWORD!r} is bad", "VALIDATION_ERROR"),
          on_sign_in=True, outcome="fatal", error=PartnerOSInvalidCredentialsError,
          says=("Sign-in refused", "VALIDATION_ERROR", "***"), requests=0),
     Case("error-echoes-password", Fault.json_error(500, f"upstream said {DEMO_PASSWORD}"),
@@ -405,6 +405,27 @@ def test_set_cookie_on_ordinary_responses_refreshes_the_session(conn: str, stand
     assert standin.sign_ins == 1 == standin.sign_outs
     assert len(set(standin.issued_session_cookies)) == 1
     assert_sessions_closed(standin)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param(Fault.drip_feed(TIMEOUT / 20), id="sign-out-drips"),
+        pytest.param(Fault.html_bad_gateway(), id="sign-out-502"),
+        pytest.param(Fault.drop_connection(), id="sign-out-dropped"),
+    ],
+)
+def test_failed_sign_out_never_fails_the_task_nor_hangs(
+    conn: str, standin: PartnerOSStandIn, fault: Fault
+) -> None:
+    standin.inject(Fault(**{**fault.__dict__, "route": "/api/auth/sign-out"}))
+    hook = PartnerOSHook(conn)
+    hook.get_integration_status(DEMO_SALESFORCE_CONNECTION)
+    started = time.monotonic()
+    hook.close()  # best effort: never raises
+    assert time.monotonic() - started < 2 * TIMEOUT + 1.0  # one attempt, no retries
+    assert standin.requests["POST /api/auth/sign-out"] == 1
+    assert not hook.signed_in
 
 
 # --- redirects ------------------------------------------------------------------------------------
@@ -1010,6 +1031,7 @@ def test_operator_faults(
     assert result["op"].state == state
     assert result["op"].try_number == 1
     assert standin.requests[key] == sent
+    assert standin.sign_ins <= 1
     assert standin.sign_ins == standin.sign_outs
     assert_sessions_closed(standin)
 
