@@ -262,9 +262,14 @@ def run_worker(
 ) -> dict[str, Any]:
     """Run ``benchmarks/<module>.py MODE JSON`` in a fresh process and return its RESULT dict."""
     cmd = [sys.executable, str(BENCH_DIR / f"{module}.py"), mode, json.dumps(dict(args or {}))]
+    shown = {k: v for k, v in (args or {}).items() if k != "control_port"}
+    sys.stderr.write(f"[bench] {module} {mode} {json.dumps(shown)} ... ")
+    sys.stderr.flush()
+    t0 = time.perf_counter()
     proc = subprocess.run(
         cmd, capture_output=True, text=True, env=worker_env(env), timeout=timeout, check=False, cwd=REPO
     )
+    sys.stderr.write(f"{time.perf_counter() - t0:.1f} s\n")
     for raw in reversed(proc.stdout.splitlines()):
         if raw.startswith(RESULT_PREFIX):
             result: dict[str, Any] = json.loads(raw[len(RESULT_PREFIX) :])
