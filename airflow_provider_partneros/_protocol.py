@@ -536,7 +536,9 @@ def error_for_reply(request: HttpRequest, reply: HttpReply) -> PartnerOSError:
             "EMAIL_NOT_VERIFIED": "verify the user's email address in PartnerOS first",
             "VALIDATION_ERROR": "check that the connection's login is a valid email address",
         }.get(code, "check the Airflow connection's email and password")
-        return PartnerOSInvalidCredentialsError(f"Sign-in refused{said}. {hint.capitalize()}.", **kwargs)
+        return PartnerOSInvalidCredentialsError(
+            f"Sign-in refused{said}. {hint[0].upper()}{hint[1:]}.", **kwargs
+        )
     if status == 403 and code in ("MISSING_OR_NULL_ORIGIN", "INVALID_ORIGIN"):
         return PartnerOSForbiddenError(
             f"{what}{said}. The service's Origin check refused the request: the connection's base URL "
