@@ -20,12 +20,13 @@ Transports stay thin loops around these flows; see ``hooks/partneros.py`` and ``
 
 from __future__ import annotations
 
+import codecs
 import email.utils
 import json
 import random
 import re
 import time
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import quote, unquote, urljoin, urlsplit
@@ -639,6 +640,25 @@ def decode_json_document(request: HttpRequest, data: bytes | bytearray | str) ->
             method=request.method,
             endpoint=request.endpoint,
         ) from None
+
+
+def assemble_text(request: HttpRequest, chunks: Iterable[bytes]) -> str:
+    """Decode a streamed UTF-8 answer chunk by chunk (a character may span two chunks) and join it."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    parts: list[str] = []
+    try:
+        parts.extend(decoder.decode(chunk) for chunk in chunks)
+        parts.append(decoder.decode(b"", final=True))
+    except UnicodeDecodeError as err:
+        raise PartnerOSUnexpectedResponseError(
+            f"PartnerOS {request.method} {request.endpoint} streamed bytes that are not UTF-8 "
+            f"({err.reason}); the task will retry.",
+            method=request.method,
+            endpoint=request.endpoint,
+        ) from None
+    text = "".join(parts)
+    parts.clear()
+    return text
 
 
 def require_object(request: HttpRequest, doc: Any, *keys: str) -> dict[str, Any]:

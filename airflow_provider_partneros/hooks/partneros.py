@@ -31,7 +31,7 @@ from airflow_provider_partneros._protocol import (
     Sleep,
     TransportFailure,
 )
-from airflow_provider_partneros.exceptions import PartnerOSError, PartnerOSUnexpectedResponseError
+from airflow_provider_partneros.exceptions import PartnerOSError
 
 if TYPE_CHECKING:
     import requests
@@ -249,15 +249,12 @@ class PartnerOSHook(BaseHook):
     def generate_icp(self, company: str) -> dict[str, Any]:
         """``POST /api/ai/icp``: read the streamed profile incrementally and return it parsed.
 
-        The stream's chunks concatenate to one JSON document; they are gathered in one buffer which is
-        released before parsing, so peak memory stays near twice the document's size.
+        The stream's chunks concatenate to one JSON document. Each chunk is decoded as it arrives, so
+        no raw byte buffer sits beside the text: peak memory stays near twice the document's size.
         """
         request = protocol.icp_request(self.settings, company)
-        buffer = bytearray()
         with self._open_stream(request) as chunks:
-            for chunk in chunks:
-                buffer += chunk
-        text = _decode_and_release(buffer, request)
+            text = protocol.assemble_text(request, chunks)
         return protocol.require_object(request, protocol.decode_json_document(request, text))
 
     def generate_icp_to_file(self, company: str, destination: str | os.PathLike[str]) -> int:
@@ -544,21 +541,6 @@ def _requests_verify(verify: bool | str) -> bool | str:
 
         return str(certifi.where())
     return verify
-
-
-def _decode_and_release(buffer: bytearray, request: HttpRequest) -> str:
-    try:
-        text = buffer.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise PartnerOSUnexpectedResponseError(
-            f"PartnerOS {request.method} {request.endpoint} streamed bytes that are not UTF-8 "
-            f"({err.reason}).",
-            method=request.method,
-            endpoint=request.endpoint,
-        ) from None
-    finally:
-        buffer.clear()
-    return text
 
 
 def _mask(secret: str | None) -> None:

@@ -14,11 +14,12 @@ import contextlib
 import copy
 import os
 import ssl
+import sys
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from airflow_provider_partneros import _protocol as protocol
 from airflow_provider_partneros._config import PartnerOSSettings, settings_from_connection
@@ -35,6 +36,8 @@ from airflow_provider_partneros.exceptions import PartnerOSError
 
 if TYPE_CHECKING:
     import httpx
+
+_T = TypeVar("_T")
 
 
 class Log(Protocol):
@@ -85,6 +88,7 @@ class AsyncPartnerOSSession:
         self._client: httpx.AsyncClient | None = None
         self._public_client: httpx.AsyncClient | None = None
         self._lock = asyncio.Lock()
+        self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
         self._generation = 0
         """0 = not signed in; incremented by every successful sign-in."""
         self._sign_in_error: tuple[float, PartnerOSError] | None = None
@@ -203,7 +207,10 @@ class AsyncPartnerOSSession:
         settings = settings or self.settings
         client = client or self._client_for(request)
         try:
-            reply = await asyncio.wait_for(self._exchange(client, request), timeout=settings.timeout)
+            # Queue here rather than inside httpx's pool: waiting polls cost nothing, and the
+            # timeout below measures the exchange itself, not the time spent behind other triggers.
+            async with self._slots:
+                reply = await _bounded(self._exchange(client, request), settings.timeout)
         except asyncio.TimeoutError:
             return TransportFailure("timeout", f"no complete answer within {settings.timeout:g} s")
         except httpx.HTTPError as err:
@@ -334,6 +341,19 @@ def active_sessions() -> int:
 
 
 # --- helpers ---------------------------------------------------------------------------------------
+
+
+async def _bounded(awaitable: Awaitable[_T], seconds: float) -> _T:
+    """Await with a total deadline without losing a cancellation.
+
+    ``asyncio.wait_for`` before Python 3.12 can swallow a cancellation that arrives as the inner
+    call completes (CPython gh-86296), which would leave a cancelled trigger polling forever;
+    ``asyncio.timeout`` (3.11+) does not. Python 3.10 has only ``wait_for``.
+    """
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, timeout=seconds)  # pragma: no cover - Python 3.10
 
 
 def _new_client(settings: PartnerOSSettings) -> httpx.AsyncClient:
