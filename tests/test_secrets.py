@@ -20,6 +20,7 @@ Log output is checked three ways:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import subprocess
@@ -78,8 +79,40 @@ def test_demo_secrets_are_long_enough_to_be_masked(standin: PartnerOSStandIn) ->
 # --- the audit DAG ---------------------------------------------------------------------------------------
 
 
-def _remember_failure(context: Any) -> None:
-    FAILURES.append(context["exception"])
+def _record_failures(dag: Any) -> Any:
+    """Note the exception that ends each task's try, whatever the operator.
+
+    ``on_failure_callback`` would do, but Airflow 3.2's ``dag.test()`` does not run it in-process.
+    Each task becomes an instance of a subclass of its own class that records what its entry points
+    raise (the task runner renders templates on a copy, so the class, not the instance, must change).
+    """
+    for op in dag.tasks:
+        op.__class__ = _recording_class(type(op))
+    return dag
+
+
+@functools.cache
+def _recording_class(cls: type) -> type:
+    from airflow.sdk.exceptions import AirflowRescheduleException, TaskDeferred
+
+    def record(call: Any, *args: Any) -> Any:
+        try:
+            return call(*args)
+        except (TaskDeferred, AirflowRescheduleException):
+            raise
+        except BaseException as err:
+            FAILURES.append(err)
+            raise
+
+    class Recording(cls):  # type: ignore[valid-type,misc]
+        def execute(self, context: Any) -> Any:
+            return record(super().execute, context)
+
+        def resume_execution(self, next_method: str, next_kwargs: Any, context: Any) -> Any:
+            return record(super().resume_execution, next_method, next_kwargs, context)
+
+    Recording.__name__ = Recording.__qualname__ = cls.__name__
+    return Recording
 
 
 def audit_dag(dag_id: str) -> Any:
@@ -95,7 +128,7 @@ def audit_dag(dag_id: str) -> Any:
     )
     from airflow_provider_partneros.sensors.integration import IntegrationStatusSensor
 
-    common: dict[str, Any] = {"retries": 0, "on_failure_callback": _remember_failure}
+    common: dict[str, Any] = {"retries": 0}
     sensor: dict[str, Any] = {**common, "poke_interval": 0.1, "timeout": 30}
     with DAG(
         dag_id, schedule=None, start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), catchup=False
@@ -149,7 +182,7 @@ def audit_dag(dag_id: str) -> Any:
             IntegrationStatusSensor(
                 task_id=f"sensor_{mode}_fails", connection_id=DEMO_BROKEN_CONNECTION, **mode_args, **sensor
             )
-    return dag
+    return _record_failures(dag)
 
 
 EXPECTED_STATES = {
@@ -209,7 +242,7 @@ def test_no_secret_in_exceptions_xcom_rendered_fields_trigger_kwargs_or_output(
     result = run_dag(audit_dag("secrets_audit"))
     output = capfd.readouterr()
 
-    assert {task_id: r.state for task_id, r in result.tasks.items()} == EXPECTED_STATES
+    assert {task_id: r.state for task_id, r in result.tasks.items()} == EXPECTED_STATES, FAILURES
     secrets = secrets_of(standin)
     assert len(standin.issued_session_cookies) >= 10  # the audit really saw many sessions
 
