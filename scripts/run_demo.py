@@ -48,11 +48,36 @@ def _dag_files(folder: Path) -> list[Path]:
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    line = "  ".join("-" * w for w in widths)
-    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)), line]
-    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    """A plain text table; a cell may hold several lines (the tasks of one run)."""
+    split = [[cell.split("\n") for cell in row] for row in rows]
+    widths = [
+        max([len(header[i])] + [len(line) for row in split for line in row[i]]) for i in range(len(header))
+    ]
+    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    out.append("  ".join("-" * w for w in widths))
+    for row in split:
+        for n in range(max(len(cell) for cell in row)):
+            cells = [cell[n] if n < len(cell) else "" for cell in row]
+            out.append("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
     return "\n".join(out)
+
+
+def _task_lines(tis: list[Any]) -> str:
+    """One line per task; a mapped task's instances are summed up on its line."""
+    by_task: dict[str, list[Any]] = {}
+    for ti in sorted(tis, key=lambda ti: (ti.task_id, ti.map_index)):
+        by_task.setdefault(ti.task_id, []).append(ti)
+    lines = []
+    for task_id, group in by_task.items():
+        if len(group) == 1 and group[0].map_index < 0:
+            lines.append(f"{task_id}: {_state(group[0].state)}")
+            continue
+        counts: dict[str, int] = {}
+        for ti in group:
+            counts[_state(ti.state)] = counts.get(_state(ti.state), 0) + 1
+        summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        lines.append(f"{task_id} [{len(group)} mapped]: {summary}")
+    return "\n".join(lines) or "(no task instances)"
 
 
 def _state(value: Any) -> str:
@@ -143,13 +168,10 @@ def _run(args: argparse.Namespace, dags_folder: Path, files: list[Path], srv: An
             failed = True
             rows.append([dag_id, f"error: {type(exc).__name__}: {exc}"[:80], "", "", "", ""])
             continue
-        tis = sorted(run.get_task_instances(), key=lambda ti: (ti.task_id, ti.map_index))
         state = _state(run.state)
         if state != "success":
             failed = True
-        tasks = ", ".join(
-            f"{ti.task_id}{'' if ti.map_index < 0 else f'[{ti.map_index}]'}={_state(ti.state)}" for ti in tis
-        )
+        tasks = _task_lines(list(run.get_task_instances()))
         rows.append(
             [
                 dag_id,
