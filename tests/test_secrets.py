@@ -431,6 +431,10 @@ def test_no_secret_in_any_log_file_of_a_real_deployment(standin: PartnerOSStandI
     sys.path.insert(0, str(Path(__file__).parent))
     from deployment_harness import AirflowDeployment
 
+    # ~16 tasks sign in at once under a real scheduler: with the 3-per-10-s limiter on, one can
+    # outlast its in-call retries and fail with a rate limit (seen once in CI). This test is about
+    # masking, so the limiter is off here; rate limiting is covered in test_faults.py.
+    standin.sign_in_rate_limit = None
     env = {CONN_ENV: standin.connection_json(extra={"timeout": 10, "retry_backoff": 0.1})}
     with AirflowDeployment(dags={"secrets_audit.py": DEPLOY_DAG}, env=env) as airflow:
         airflow.wait_healthy()
