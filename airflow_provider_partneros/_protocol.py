@@ -512,6 +512,26 @@ def _short(text: str) -> str:
     return one_line if len(one_line) <= _ERROR_TEXT_LIMIT else one_line[: _ERROR_TEXT_LIMIT - 1] + "…"
 
 
+_SIMPLE_STATUS_ERRORS: dict[int, tuple[type[PartnerOSError], str]] = {
+    401: (PartnerOSSessionExpiredError, "The session is missing or expired."),
+    402: (
+        PartnerOSQuotaExceededError,
+        "The organization's AI quota is exhausted; retrying will not help until it is raised or renewed.",
+    ),
+    403: (
+        PartnerOSForbiddenError,
+        "The user's role may not do this (users with the 'partner' role cannot use internal endpoints): "
+        "use a connection whose user has an internal role.",
+    ),
+    404: (
+        PartnerOSNotFoundError,
+        "The id does not exist, or belongs to another organization than the session's active one.",
+    ),
+    409: (PartnerOSConflictError, "It conflicts with an existing resource."),
+}
+"""Statuses whose meaning depends on nothing but the status (the special codes are checked first)."""
+
+
 def error_for_reply(request: HttpRequest, reply: HttpReply) -> PartnerOSError:
     """Map a non-2xx answer to the exception whose class tells the task what to do."""
     status = reply.status
@@ -558,28 +578,10 @@ def error_for_reply(request: HttpRequest, reply: HttpReply) -> PartnerOSError:
             "'organization_id' to the organization to work in.",
             **kwargs,
         )
-    if status == 401:
-        return PartnerOSSessionExpiredError(f"{what}{said}. The session is missing or expired.", **kwargs)
-    if status == 402:
-        return PartnerOSQuotaExceededError(
-            f"{what}{said}. The organization's AI quota is exhausted; retrying will not help until it "
-            "is raised or renewed.",
-            **kwargs,
-        )
-    if status == 403:
-        return PartnerOSForbiddenError(
-            f"{what}{said}. The user's role may not do this (users with the 'partner' role cannot use "
-            "internal endpoints): use a connection whose user has an internal role.",
-            **kwargs,
-        )
-    if status == 404:
-        return PartnerOSNotFoundError(
-            f"{what}{said}. The id does not exist, or belongs to another organization than the "
-            "session's active one.",
-            **kwargs,
-        )
-    if status == 409:
-        return PartnerOSConflictError(f"{what}{said}. It conflicts with an existing resource.", **kwargs)
+    simple = _SIMPLE_STATUS_ERRORS.get(status)
+    if simple is not None:
+        error_class, advice = simple
+        return error_class(f"{what}{said}. {advice}", **kwargs)
     if status == 429:
         retry_after = server_retry_after(reply.headers)
         later = f" Retry after {retry_after:.0f} s." if retry_after is not None else ""
