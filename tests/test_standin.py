@@ -804,7 +804,7 @@ def test_cli_starts_and_prints_base_url_and_connection() -> None:
         env=env,
         cwd=root,
     )
-    killer = threading.Timer(15, proc.kill)
+    killer = threading.Timer(90, proc.kill)
     killer.start()
     try:
         assert proc.stdout is not None
@@ -824,7 +824,8 @@ def test_cli_starts_and_prints_base_url_and_connection() -> None:
         )
         assert resp.status_code == 200
         proc.terminate()
-        assert proc.wait(5) == 0
+        # Generous: this asserts a clean exit on SIGTERM, not its speed (seen over 5 s on a loaded machine).
+        assert proc.wait(60) == 0
     finally:
         killer.cancel()
         if proc.poll() is None:

@@ -30,6 +30,7 @@ from airflow_provider_partneros.testing import (
     Fault,
     PartnerOSStandIn,
 )
+from airflow_provider_partneros.triggers import _session
 from airflow_provider_partneros.triggers.integration import IntegrationStatusTrigger
 
 STATUS_KEY = "GET /api/integrations/{id}/status"
@@ -226,6 +227,44 @@ def test_cancelled_trigger_signs_out(standin: PartnerOSStandIn, conn: str) -> No
     asyncio.run(scenario())
     assert standin.sign_ins == standin.sign_outs == 1
     assert standin.active_sessions == 0
+
+
+# The per-exchange deadline: ``_bounded`` is asyncio.timeout on 3.11+, ``_bounded_py310`` on 3.10;
+# both are checked on every Python, including the race that asyncio.wait_for loses before 3.12.
+BOUNDED = [
+    pytest.param(_session._bounded, id="this-python"),
+    pytest.param(_session._bounded_py310, id="py310-variant"),
+]
+
+
+@pytest.mark.parametrize("bounded", BOUNDED)
+def test_deadline_turns_a_slow_exchange_into_a_timeout(bounded: Callable[..., Any]) -> None:
+    async def scenario() -> None:
+        with pytest.raises(asyncio.TimeoutError):
+            await bounded(asyncio.sleep(10), 0.05)
+        assert await bounded(asyncio.sleep(0, "answer"), 5) == "answer"
+        await asyncio.sleep(0.1)  # a deadline already met never cancels the task later
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("bounded", BOUNDED)
+def test_deadline_never_swallows_a_cancellation_that_arrives_as_the_exchange_completes(
+    bounded: Callable[..., Any],
+) -> None:
+    """The triggerer cancels a trigger at the very moment its answer arrives: the trigger must stop."""
+
+    async def scenario() -> None:
+        answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(bounded(answer, 10))
+        await asyncio.sleep(0)  # the task now waits for the answer
+        answer.set_result("status document")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert task.cancelled()
+
+    asyncio.run(scenario())
 
 
 def test_poke_mode_hook_is_closed_on_kill(standin: PartnerOSStandIn, conn: str) -> None:

@@ -348,12 +348,39 @@ async def _bounded(awaitable: Awaitable[_T], seconds: float) -> _T:
 
     ``asyncio.wait_for`` before Python 3.12 can swallow a cancellation that arrives as the inner
     call completes (CPython gh-86296), which would leave a cancelled trigger polling forever;
-    ``asyncio.timeout`` (3.11+) does not. Python 3.10 has only ``wait_for``.
+    ``asyncio.timeout`` (3.11+) does not, and Python 3.10 gets the same design in miniature.
     """
     if sys.version_info >= (3, 11):
         async with asyncio.timeout(seconds):
             return await awaitable
-    return await asyncio.wait_for(awaitable, timeout=seconds)  # pragma: no cover - Python 3.10
+    return await _bounded_py310(awaitable, seconds)  # pragma: no cover - Python 3.10
+
+
+async def _bounded_py310(awaitable: Awaitable[_T], seconds: float) -> _T:
+    """Cancel this task at the deadline and turn only that cancellation into ``TimeoutError``.
+
+    The task is suspended inside ``await awaitable`` whenever the deadline callback runs, so the
+    cancellation it asks for lands in this ``try``; any other cancellation passes through untouched.
+    """
+    task = asyncio.current_task()
+    if task is None:  # pragma: no cover - always called from a task
+        raise RuntimeError("_bounded must run inside an asyncio task")
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        task.cancel()
+
+    deadline = asyncio.get_running_loop().call_later(seconds, expire)
+    try:
+        return await awaitable
+    except asyncio.CancelledError:
+        if expired:
+            raise asyncio.TimeoutError from None
+        raise
+    finally:
+        deadline.cancel()
 
 
 def _new_client(settings: PartnerOSSettings) -> httpx.AsyncClient:
