@@ -11,7 +11,7 @@ import shlex
 import signal
 import sys
 import tempfile
-import threading
+import time
 from collections.abc import Sequence
 from types import FrameType
 
@@ -74,10 +74,13 @@ def _run(args: argparse.Namespace, tls_dir: str) -> int:
     except OSError as exc:
         print(f"Cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
-    done = threading.Event()
+    # A plain flag, not a threading.Event: Event.set() takes a lock that the main thread may hold at
+    # the instant the handler runs (inside Event.wait), which deadlocks the exit (seen once, rarely).
+    stop_requested = False
 
     def _stop(signum: int, frame: FrameType | None) -> None:
-        done.set()
+        nonlocal stop_requested
+        stop_requested = True
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
@@ -101,8 +104,8 @@ def _run(args: argparse.Namespace, tls_dir: str) -> int:
     ]
     print("\n".join(lines), flush=True)
     try:
-        while not done.wait(0.5):
-            pass
+        while not stop_requested:
+            time.sleep(0.2)
     finally:
         server.stop()
     print("Stopped.", flush=True)
