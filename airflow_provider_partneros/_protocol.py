@@ -585,9 +585,9 @@ def error_for_reply(request: HttpRequest, reply: HttpReply) -> PartnerOSError:
     if status == 429:
         retry_after = server_retry_after(reply.headers)
         later = f" Retry after {retry_after:.0f} s." if retry_after is not None else ""
+        limit = " (sign-in allows 3 attempts per 10 s per IP)" if is_sign_in else ""
         return PartnerOSRateLimitedError(
-            f"{what}{said}. Rate limited by PartnerOS (sign-in allows 3 attempts per 10 s per IP); "
-            f"the task will retry.{later}",
+            f"{what}{said}. Rate limited by PartnerOS{limit}; the task will retry.{later}",
             retry_after=retry_after,
             **kwargs,
         )

@@ -232,3 +232,16 @@ def test_same_origin_redirects_are_followed_and_other_origins_refused() -> None:
 
     with pytest.raises(PartnerOSRedirectError, match="another origin"):
         protocol.follow_redirect(s, request, HttpReply(302, {"location": "https://evil.test/api/b"}), 1)
+
+
+def test_a_429_names_the_sign_in_limit_only_when_the_sign_in_was_limited() -> None:
+    s = settings()
+    limited = HttpReply(429, {"x-retry-after": "4"}, b'{"message": "Too many requests."}')
+
+    on_sign_in = protocol.error_for_reply(protocol.sign_in_request(s), limited)
+    on_a_call = protocol.error_for_reply(protocol.integration_status_request(s, "conn_1"), limited)
+
+    assert "sign-in allows 3 attempts per 10 s" in on_sign_in.message
+    assert "sign-in" not in on_a_call.message
+    assert on_sign_in.retry_after == on_a_call.retry_after == 4  # type: ignore[attr-defined]
+    assert "Retry after 4 s." in on_a_call.message

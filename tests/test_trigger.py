@@ -124,6 +124,27 @@ def test_transient_errors_ridden_out_up_to_the_bound(standin: PartnerOSStandIn, 
     assert event["polls"] == 3
 
 
+def test_rate_limit_beyond_the_in_call_retries_delays_the_next_poll_as_asked(
+    standin: PartnerOSStandIn, conn: str, mocker: Any
+) -> None:
+    """A 429 that outlasts the in-call retry is not answered by a poll every ``poke_interval``."""
+    real_sleep = asyncio.sleep
+    asked: list[float] = []
+
+    async def fast_sleep(seconds: float, result: Any = None) -> Any:  # the clock seam: record, skip
+        asked.append(seconds)
+        return await real_sleep(0, result)
+
+    mocker.patch("asyncio.sleep", fast_sleep)
+    standin.inject(Fault.rate_limited(7, "/api/integrations/*/status", times=2))  # max_retries=1
+    event = run_one(connection_id=DEMO_SALESFORCE_CONNECTION, poke_interval=0.05)
+    assert event["status"] == "success"
+    assert standin.requests[STATUS_KEY] == 3
+    in_call, before_next_poll = asked
+    assert in_call >= 7  # the server's delay plus a little jitter
+    assert before_next_poll == 7  # not poke_interval (0.05)
+
+
 def test_transient_errors_beyond_the_bound_give_an_error_event(standin: PartnerOSStandIn, conn: str) -> None:
     standin.inject(Fault.html_bad_gateway("/api/integrations/*/status", times=None))
     event = run_one(connection_id=DEMO_SALESFORCE_CONNECTION, max_transient_errors=1)
@@ -164,17 +185,7 @@ def test_200_triggers_share_one_sign_in_and_one_re_sign_in(standin: PartnerOSSta
     standin.add_integration("conn_many", organization=DEMO_ORG_ID, status="disconnected")
     figures: dict[str, Any] = {}
 
-    async def ticker() -> None:
-        """Measures event-loop lag: a blocking call anywhere would show up as a long gap."""
-        last = time.monotonic()
-        while True:
-            await asyncio.sleep(0.01)
-            now = time.monotonic()
-            figures["max_loop_lag"] = max(figures.get("max_loop_lag", 0.0), now - last - 0.01)
-            last = now
-
     async def scenario() -> list[dict[str, Any]]:
-        tick = asyncio.create_task(ticker())
         triggers = [
             IntegrationStatusTrigger(
                 connection_id="conn_many", failure_statuses=["reauth_required"], poke_interval=0.5
@@ -189,9 +200,7 @@ def test_200_triggers_share_one_sign_in_and_one_re_sign_in(standin: PartnerOSSta
         await wait_for(lambda: standin.requests[STATUS_KEY] >= polled + n)
         figures["sign_ins_after_expiry"] = standin.sign_ins
         standin.set_integration("conn_many", status="active")
-        events = await asyncio.gather(*tasks)
-        tick.cancel()
-        return events
+        return await asyncio.gather(*tasks)
 
     started = time.monotonic()
     events = asyncio.run(scenario())
@@ -206,8 +215,6 @@ def test_200_triggers_share_one_sign_in_and_one_re_sign_in(standin: PartnerOSSta
     # The expired session cannot be signed out; the renewed one is, by the last trigger to finish.
     assert standin.sign_outs == 1
     assert standin.active_sessions == 0
-    # Generous: the machine may be busy; a blocking sync call (sign-in, sleep) would take far longer.
-    assert figures["max_loop_lag"] < 2.0
 
 
 def test_cancelled_trigger_signs_out(standin: PartnerOSStandIn, conn: str) -> None:
@@ -227,6 +234,105 @@ def test_cancelled_trigger_signs_out(standin: PartnerOSStandIn, conn: str) -> No
     asyncio.run(scenario())
     assert standin.sign_ins == standin.sign_outs == 1
     assert standin.active_sessions == 0
+
+
+# --- never blocking the event loop -----------------------------------------------------------------
+# Checked by what runs, not by how long it takes: while a trigger runs, blocking calls made on the
+# event loop's thread are recorded (the stand-in's threads run no loop, so they are exempt).
+
+_SOCKET_CALLS = ("connect", "recv", "recv_into", "send", "sendall", "accept")
+
+
+@pytest.fixture
+def blocking_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Blocking calls made on a thread that is running an event loop, as ``"what"`` strings."""
+    import socket
+
+    import requests
+
+    calls: list[str] = []
+
+    def on_loop_thread() -> bool:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        return True
+
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        if on_loop_thread() and seconds > 0:
+            calls.append(f"time.sleep({seconds})")
+        real_sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", sleep)
+    for name in _SOCKET_CALLS:
+        real = getattr(socket.socket, name)
+
+        def wrapper(sock: socket.socket, *args: Any, _name: str = name, _real: Any = real) -> Any:
+            if on_loop_thread() and sock.gettimeout() != 0.0:  # asyncio's own sockets are non-blocking
+                calls.append(f"blocking socket.{_name}")
+            return _real(sock, *args)
+
+        monkeypatch.setattr(socket.socket, name, wrapper)
+    real_send = requests.Session.send
+
+    def send(session: requests.Session, request: Any, **kwargs: Any) -> Any:
+        if on_loop_thread():
+            calls.append(f"requests {request.method} {request.path_url}")
+        return real_send(session, request, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "send", send)
+    return calls
+
+
+def test_blocking_call_detector_sees_blocking_calls(
+    blocking_calls: list[str], standin: PartnerOSStandIn
+) -> None:
+    """The detector below is only worth something if it can fail."""
+    import socket
+
+    import requests
+
+    async def blocking() -> None:  # deliberately what a trigger must never do
+        time.sleep(0.001)  # noqa: ASYNC251
+        requests.get(standin.base_url + "/api/auth/get-session", timeout=5)  # noqa: ASYNC210
+        with socket.create_connection(("127.0.0.1", int(standin.base_url.rsplit(":", 1)[1])), timeout=5):
+            pass
+
+    asyncio.run(blocking())
+    assert "time.sleep(0.001)" in blocking_calls
+    assert "requests GET /api/auth/get-session" in blocking_calls
+    assert "blocking socket.connect" in blocking_calls
+
+
+def test_trigger_never_blocks_the_event_loop(
+    blocking_calls: list[str], standin: PartnerOSStandIn, conn: str
+) -> None:
+    """Connection lookup, sign-in, polls, a 502 and a 429 retried, a 401 and re-sign-in, sign-out."""
+    standin.set_integration(DEMO_SALESFORCE_CONNECTION, status="disconnected")
+    standin.inject(Fault.html_bad_gateway("/api/integrations/*/status"))
+    standin.inject(Fault.rate_limited(1, "/api/integrations/*/status"))
+
+    async def scenario() -> dict[str, Any]:
+        trigger = IntegrationStatusTrigger(
+            connection_id=DEMO_SALESFORCE_CONNECTION, failure_statuses=[], poke_interval=0.05
+        )
+        task = asyncio.create_task(first_event(trigger))
+        await wait_for(lambda: standin.requests[STATUS_KEY] >= 3)
+        standin.expire_sessions()
+        await wait_for(lambda: standin.sign_ins == 2)
+        standin.set_integration(DEMO_SALESFORCE_CONNECTION, status="active")
+        return await task
+
+    event = asyncio.run(scenario())
+    assert event["status"] == "success"
+    statuses = [r.status for r in standin.request_log if r.route == "/api/integrations/{id}/status"]
+    assert {502, 429, 401} <= set(statuses)
+    assert standin.sign_ins == 2
+    assert standin.sign_outs == 1  # the expired session cannot be signed out; the renewed one is
+    assert blocking_calls == []
 
 
 # The per-exchange deadline: ``_bounded`` is asyncio.timeout on 3.11+, ``_bounded_py310`` on 3.10;
@@ -487,9 +593,8 @@ def test_sensor_import_is_light() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     ms, heavy = out.stdout.strip().split(" ", 1)
-    print(f"sensor import over airflow.sdk: {float(ms):.1f} ms")
+    print(f"sensor import over airflow.sdk: {float(ms):.1f} ms (measured for real by `make bench`)")
     assert heavy == "[]"
-    assert float(ms) < 200  # the benchmark's goal is < 30 ms; this only catches gross regressions
 
 
 # --- TLS ----------------------------------------------------------------------------------------------

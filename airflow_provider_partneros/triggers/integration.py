@@ -110,6 +110,7 @@ class IntegrationStatusTrigger(BaseTrigger):
             async with shared_session(settings, self.log) as session:
                 while True:
                     polls += 1
+                    server_delay = 0.0
                     try:
                         document = await session.get_integration_status(self.connection_id)
                     except PartnerOSError as err:
@@ -124,6 +125,8 @@ class IntegrationStatusTrigger(BaseTrigger):
                                 polls,
                                 type(err).__name__,
                             )
+                        # A 429 that outlasted the in-call retries: the next poll waits as asked.
+                        server_delay = getattr(err, "retry_after", None) or 0.0
                         self.log.warning(
                             "PartnerOS poll %d failed transiently (%d of %d tolerated in a row): %s",
                             polls,
@@ -148,7 +151,7 @@ class IntegrationStatusTrigger(BaseTrigger):
                                 document=document,
                             )
                         self.log.info("%s Next poll in %.1f s.", verdict.message, self.poke_interval)
-                    delay = self.poke_interval
+                    delay = max(self.poke_interval, server_delay)
                     if self._deadline is not None:
                         remaining = self._deadline - time.time()
                         if remaining <= 0:
