@@ -366,3 +366,45 @@ def test_bad_template_value_fails_at_task_start_without_http(
     assert type(FAILURES[-1]).__name__ == "PartnerOSConfigError"
     assert "synced_after" in str(FAILURES[-1])
     assert standin.sign_in_attempts == 0
+
+
+# --- a rate limit that outlasts the in-call retries ---------------------------------------------------
+
+
+class _FirstTry:
+    """What reschedule mode asks of the task instance: no earlier reschedule, so this is the first."""
+
+    def get_first_reschedule_date(self, context: Any) -> None:
+        return None
+
+
+@pytest.mark.parametrize("mode", ["poke", "reschedule"])
+def test_rate_limited_poke_delays_the_next_poke_as_the_server_asked(
+    mode: str, standin: PartnerOSStandIn, monkeypatch: pytest.MonkeyPatch, mocker: Any
+) -> None:
+    """A 429 beyond the in-call retries: the next poke comes after the server's delay, not poke_interval."""
+    import airflow.sdk.bases.sensor as base_sensor
+    from airflow.sdk.exceptions import AirflowRescheduleException
+
+    from airflow_provider_partneros.sensors.integration import IntegrationStatusSensor
+
+    extra = {"timeout": 5, "max_retries": 0}
+    monkeypatch.setenv("AIRFLOW_CONN_PARTNEROS_DEFAULT", standin.connection_json(extra=extra))
+    standin.add_integration(CID, organization=DEMO_ORG_ID, status="active")
+    standin.inject(Fault.rate_limited(30, "/api/integrations/*/status"))
+    # The clock seam: the sensor loop's sleep is recorded, not slept (only in Airflow's sensor module).
+    pauses: list[float] = []
+    mocker.patch.object(base_sensor, "time", mocker.Mock(monotonic=time.monotonic, sleep=pauses.append))
+    sensor = IntegrationStatusSensor(
+        task_id="gate", connection_id=CID, mode=mode, poke_interval=1, timeout=600, deferrable=False
+    )
+
+    if mode == "poke":
+        assert sensor.execute({})["status"] == "active"  # the second poke
+        assert pauses == [30]
+    else:
+        before = dt.datetime.now(dt.timezone.utc)
+        with pytest.raises(AirflowRescheduleException) as rescheduled:
+            sensor.execute({"ti": _FirstTry()})
+        assert rescheduled.value.reschedule_date >= before + dt.timedelta(seconds=30)
+    assert standin.sign_ins == standin.sign_outs == 1

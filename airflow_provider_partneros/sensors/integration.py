@@ -112,6 +112,7 @@ class IntegrationStatusSensor(BaseSensorOperator):
         self._hook: PartnerOSHook | None = None
         self._after: pendulum.DateTime | None = None
         self._transient = 0
+        self._server_delay = 0.0
 
     # --- running ------------------------------------------------------------------------------------
 
@@ -134,6 +135,7 @@ class IntegrationStatusSensor(BaseSensorOperator):
         self.connection_id = cid
         self._after = after
         self._transient = 0
+        self._server_delay = 0.0
         if after is None:
             self.log.info(
                 "No sync constraint (synced_after is %r): waiting for %s of integration %s only.",
@@ -152,12 +154,15 @@ class IntegrationStatusSensor(BaseSensorOperator):
     def poke(self, context: Context) -> PokeReturnValue:
         """One status check with this wait's single hook (one sign-in for the whole poke-mode wait)."""
         hook = self._get_hook()
+        self._server_delay = 0.0
         try:
             document = hook.get_integration_status(self.connection_id)
         except PartnerOSError as err:
             if not err.retryable:
                 raise
             self._transient += 1
+            # A 429 that outlasted the in-call retries: the next poke waits as asked (see below).
+            self._server_delay = getattr(err, "retry_after", None) or 0.0
             if self.reschedule:
                 # A fresh process per poke cannot count in a row: reschedule, bounded by `timeout`.
                 self.log.warning("PartnerOS status check failed transiently; rescheduling: %s", err.message)
@@ -184,6 +189,12 @@ class IntegrationStatusSensor(BaseSensorOperator):
             raise PartnerOSIntegrationFailedError(verdict.message)
         self.log.info("%s", verdict.message)
         return PokeReturnValue(verdict.done, xcom_value=document if verdict.done else None)
+
+    def _get_next_poke_interval(self, *args: Any, **kwargs: Any) -> float:
+        """BaseSensorOperator's pause before the next poke (a sleep in poke mode, the reschedule date
+        in reschedule mode), never shorter than the delay a rate-limited poke was asked to wait."""
+        interval: float = super()._get_next_poke_interval(*args, **kwargs)
+        return max(interval, self._server_delay)
 
     def on_kill(self) -> None:
         self._close_hook()
