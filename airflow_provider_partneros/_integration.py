@@ -202,6 +202,17 @@ def evaluate(
     )
 
 
+MAX_SERVER_POLL_DELAY = 120.0
+"""Longest a rate-limited poll defers the next one (a proxy may send ``Retry-After: 86400`` or ``inf``)."""
+
+
+def next_poll_delay(poke_interval: float, error: BaseException | None) -> float:
+    """Seconds until the next poll: ``poke_interval``, or longer when the last poll was rate limited
+    (a 429 that outlasted the in-call retries) and the server asked for a longer pause."""
+    asked = getattr(error, "retry_after", None) or 0.0
+    return max(poke_interval, min(asked, MAX_SERVER_POLL_DELAY))
+
+
 def _shape(document: Any) -> str:
     if isinstance(document, Mapping):
         return f"an object with keys {sorted(str(k) for k in document)[:10]} and no string 'status'"

@@ -14,12 +14,18 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_partneros._integration import evaluate, parse_synced_after, validate_arguments
+from airflow_provider_partneros._integration import (
+    evaluate,
+    next_poll_delay,
+    parse_synced_after,
+    validate_arguments,
+)
 from airflow_provider_partneros.exceptions import (
     PartnerOSConfigError,
     PartnerOSError,
     PartnerOSFatalError,
     PartnerOSNotFoundError,
+    PartnerOSRateLimitedError,
     PartnerOSUnavailableError,
 )
 from airflow_provider_partneros.testing import (
@@ -527,6 +533,23 @@ def doc(
 
 
 FAILS = ("error", "disconnected", "reauth_required")
+
+
+@pytest.mark.parametrize(
+    ("poke_interval", "error", "expected"),
+    [
+        pytest.param(60, None, 60, id="a-good-poll"),
+        pytest.param(60, PartnerOSUnavailableError("502"), 60, id="a-5xx"),
+        pytest.param(0.05, PartnerOSRateLimitedError("429", retry_after=7), 7, id="429-asks-longer"),
+        pytest.param(60, PartnerOSRateLimitedError("429", retry_after=7), 60, id="429-asks-shorter"),
+        pytest.param(60, PartnerOSRateLimitedError("429", retry_after=None), 60, id="429-no-header"),
+        pytest.param(5, PartnerOSRateLimitedError("429", retry_after=float("inf")), 120, id="429-inf-capped"),
+    ],
+)
+def test_next_poll_waits_at_least_what_a_rate_limit_asked(
+    poke_interval: float, error: PartnerOSError | None, expected: float
+) -> None:
+    assert next_poll_delay(poke_interval, error) == expected
 
 
 def test_evaluate_compares_milliseconds_and_time_zones() -> None:

@@ -20,6 +20,7 @@ from airflow_provider_partneros._integration import (
     check_status_lists,
     evaluate,
     is_template,
+    next_poll_delay,
     normalize_statuses,
     parse_synced_after,
     require_connection_id,
@@ -112,7 +113,7 @@ class IntegrationStatusSensor(BaseSensorOperator):
         self._hook: PartnerOSHook | None = None
         self._after: pendulum.DateTime | None = None
         self._transient = 0
-        self._server_delay = 0.0
+        self._last_error: PartnerOSError | None = None
 
     # --- running ------------------------------------------------------------------------------------
 
@@ -135,7 +136,7 @@ class IntegrationStatusSensor(BaseSensorOperator):
         self.connection_id = cid
         self._after = after
         self._transient = 0
-        self._server_delay = 0.0
+        self._last_error = None
         if after is None:
             self.log.info(
                 "No sync constraint (synced_after is %r): waiting for %s of integration %s only.",
@@ -154,15 +155,14 @@ class IntegrationStatusSensor(BaseSensorOperator):
     def poke(self, context: Context) -> PokeReturnValue:
         """One status check with this wait's single hook (one sign-in for the whole poke-mode wait)."""
         hook = self._get_hook()
-        self._server_delay = 0.0
+        self._last_error = None
         try:
             document = hook.get_integration_status(self.connection_id)
         except PartnerOSError as err:
             if not err.retryable:
                 raise
             self._transient += 1
-            # A 429 that outlasted the in-call retries: the next poke waits as asked (see below).
-            self._server_delay = getattr(err, "retry_after", None) or 0.0
+            self._last_error = err  # a 429's delay lengthens the pause before the next poke
             if self.reschedule:
                 # A fresh process per poke cannot count in a row: reschedule, bounded by `timeout`.
                 self.log.warning("PartnerOS status check failed transiently; rescheduling: %s", err.message)
@@ -194,7 +194,7 @@ class IntegrationStatusSensor(BaseSensorOperator):
         """BaseSensorOperator's pause before the next poke (a sleep in poke mode, the reschedule date
         in reschedule mode), never shorter than the delay a rate-limited poke was asked to wait."""
         interval: float = super()._get_next_poke_interval(*args, **kwargs)
-        return max(interval, self._server_delay)
+        return next_poll_delay(interval, self._last_error)
 
     def on_kill(self) -> None:
         self._close_hook()

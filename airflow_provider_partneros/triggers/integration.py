@@ -31,6 +31,7 @@ from airflow_provider_partneros._integration import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_TARGET_STATUSES,
     evaluate,
+    next_poll_delay,
     validate_arguments,
 )
 from airflow_provider_partneros.exceptions import PartnerOSError
@@ -110,7 +111,7 @@ class IntegrationStatusTrigger(BaseTrigger):
             async with shared_session(settings, self.log) as session:
                 while True:
                     polls += 1
-                    server_delay = 0.0
+                    last_error: PartnerOSError | None = None
                     try:
                         document = await session.get_integration_status(self.connection_id)
                     except PartnerOSError as err:
@@ -125,8 +126,7 @@ class IntegrationStatusTrigger(BaseTrigger):
                                 polls,
                                 type(err).__name__,
                             )
-                        # A 429 that outlasted the in-call retries: the next poll waits as asked.
-                        server_delay = getattr(err, "retry_after", None) or 0.0
+                        last_error = err
                         self.log.warning(
                             "PartnerOS poll %d failed transiently (%d of %d tolerated in a row): %s",
                             polls,
@@ -151,7 +151,7 @@ class IntegrationStatusTrigger(BaseTrigger):
                                 document=document,
                             )
                         self.log.info("%s Next poll in %.1f s.", verdict.message, self.poke_interval)
-                    delay = max(self.poke_interval, server_delay)
+                    delay = next_poll_delay(self.poke_interval, last_error)
                     if self._deadline is not None:
                         remaining = self._deadline - time.time()
                         if remaining <= 0:
