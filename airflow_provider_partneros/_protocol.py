@@ -23,6 +23,7 @@ from __future__ import annotations
 import codecs
 import email.utils
 import json
+import math
 import random
 import re
 import time
@@ -430,7 +431,7 @@ def server_retry_after(headers: Mapping[str, str], now: Callable[[], float] = ti
             except (TypeError, ValueError, IndexError):
                 continue
             seconds = when.timestamp() - now()
-        if seconds == seconds:  # not NaN
+        if math.isfinite(seconds):  # "inf" and "nan" parse as floats but say nothing
             return max(0.0, seconds)
     return None
 

@@ -162,7 +162,14 @@ def test_html_proxy_pages_become_a_short_readable_message() -> None:
 
 @pytest.mark.parametrize(
     ("headers", "expected"),
-    [({"x-retry-after": "4"}, 4.0), ({"retry-after": "2"}, 2.0), ({"retry-after": "soon"}, None), ({}, None)],
+    [
+        ({"x-retry-after": "4"}, 4.0),
+        ({"retry-after": "2"}, 2.0),
+        ({"retry-after": "soon"}, None),
+        ({"retry-after": "inf"}, None),
+        ({"retry-after": "nan"}, None),
+        ({}, None),
+    ],
 )
 def test_server_retry_after_reads_both_headers(headers: dict[str, str], expected: float | None) -> None:
     assert protocol.server_retry_after(headers) == expected
