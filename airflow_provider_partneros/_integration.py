@@ -12,7 +12,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_partneros.exceptions import PartnerOSConfigError
+from airflow_provider_partneros.exceptions import (
+    PartnerOSConfigError,
+    PartnerOSError,
+    PartnerOSRateLimitedError,
+)
 
 if TYPE_CHECKING:
     import pendulum
@@ -203,14 +207,15 @@ def evaluate(
 
 
 MAX_SERVER_POLL_DELAY = 120.0
-"""Longest a rate-limited poll defers the next one (a proxy may send ``Retry-After: 86400`` or ``inf``)."""
+"""Longest a rate-limited poll defers the next one (a proxy may send ``Retry-After: 86400``)."""
 
 
-def next_poll_delay(poke_interval: float, error: BaseException | None) -> float:
+def next_poll_delay(poke_interval: float, error: PartnerOSError | None) -> float:
     """Seconds until the next poll: ``poke_interval``, or longer when the last poll was rate limited
     (a 429 that outlasted the in-call retries) and the server asked for a longer pause."""
-    asked = getattr(error, "retry_after", None) or 0.0
-    return max(poke_interval, min(asked, MAX_SERVER_POLL_DELAY))
+    if not isinstance(error, PartnerOSRateLimitedError) or error.retry_after is None:
+        return poke_interval
+    return max(poke_interval, min(error.retry_after, MAX_SERVER_POLL_DELAY))
 
 
 def _shape(document: Any) -> str:

@@ -743,9 +743,9 @@ def _dag(dag_id: str, fn: Callable[[], Any], **task_kwargs: Any) -> DAG:
     return dag
 
 
-def _timeout_for(fault: Fault | None) -> float:
+def _timeout_for(fault: Fault) -> float:
     """``TIMEOUT`` when the case is about a timeout (a slow or dripping answer), else ``AIRFLOW_TIMEOUT``."""
-    return TIMEOUT if fault is not None and fault.kind in ("delay", "drip") else AIRFLOW_TIMEOUT
+    return TIMEOUT if fault.kind in ("delay", "drip") else AIRFLOW_TIMEOUT
 
 
 def _status_task() -> str:
@@ -940,13 +940,8 @@ def test_sensor_faults(
 ) -> None:
     """The sensor (poke, reschedule, deferrable) through faults: transient trouble is waited out, a 401
     during the (deferred) wait signs in again, a fault that never ends fails within bounded time."""
-    drip = Fault.drip_feed(TIMEOUT / 20, SENSOR_PATH, times=None)
-    use_connection(
-        monkeypatch,
-        standin,
-        max_retries=0,
-        timeout=_timeout_for(drip if scenario == "drip-persistent" else None),
-    )
+    timeout = TIMEOUT if scenario == "drip-persistent" else AIRFLOW_TIMEOUT  # see _timeout_for
+    use_connection(monkeypatch, standin, max_retries=0, timeout=timeout)
     standin.add_integration(SENSOR_CID, organization="org-demo", status="disconnected")
     # Not ready for two polls, then ready ("disconnected" is not a failure status in these sensors).
     standin.script_integration(SENSOR_CID, [{"status": "disconnected"}] * 2 + [{"status": "active"}])
@@ -960,7 +955,7 @@ def test_sensor_faults(
     elif scenario == "401-during-wait":
         _on_status_call(standin, 2, standin.expire_sessions)
     elif scenario == "drip-persistent":
-        standin.inject(drip)
+        standin.inject(Fault.drip_feed(TIMEOUT / 20, SENSOR_PATH, times=None))
         kwargs["timeout"] = 8  # bounds reschedule mode, where each poke is a fresh process
     elif scenario == "malformed-json-once":
         standin.inject(Fault.invalid_json(SENSOR_PATH))

@@ -136,7 +136,6 @@ class IntegrationStatusSensor(BaseSensorOperator):
         self.connection_id = cid
         self._after = after
         self._transient = 0
-        self._last_error = None
         if after is None:
             self.log.info(
                 "No sync constraint (synced_after is %r): waiting for %s of integration %s only.",
