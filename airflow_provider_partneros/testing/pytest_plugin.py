@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from airflow_provider_partneros.testing.server import DEFAULT_CONN_ID, PartnerOSStandIn
+from airflow_provider_partneros.testing import DEFAULT_CONN_ID, PartnerOSStandIn
 
 CONN_ENV_VAR = "AIRFLOW_CONN_" + DEFAULT_CONN_ID.upper()
 
