@@ -25,89 +25,80 @@ def _unique_pick(seq: Sequence[_T], seed: int, n: int) -> list[_T]:
 
 
 _F = tuple[str, str, str, bool, bool]  # name, label, type, custom, required
-_SCHEMAS: dict[str, dict[str, tuple[str, list[_F]]]] = {
-    "salesforce": {
-        "Account": (
-            "Account",
-            [
-                ("Id", "Account ID", "id", False, True),
-                ("Name", "Account Name", "string", False, True),
-                ("Industry", "Industry", "picklist", False, False),
-                ("AnnualRevenue", "Annual Revenue", "currency", False, False),
-                ("NumberOfEmployees", "Employees", "int", False, False),
-                ("BillingCountry", "Billing Country", "string", False, False),
-                ("Website", "Website", "url", False, False),
-                ("Partner_Tier__c", "Partner Tier", "picklist", True, False),
-            ],
-        ),
-        "Opportunity": (
-            "Opportunity",
-            [
-                ("Id", "Opportunity ID", "id", False, True),
-                ("Name", "Opportunity Name", "string", False, True),
-                ("StageName", "Stage", "picklist", False, True),
-                ("Amount", "Amount", "currency", False, False),
-                ("CloseDate", "Close Date", "date", False, True),
-                ("AccountId", "Account ID", "reference", False, False),
-                ("Partner_Source__c", "Partner Source", "reference", True, False),
-            ],
-        ),
-        "Contact": (
-            "Contact",
-            [
-                ("Id", "Contact ID", "id", False, True),
-                ("FirstName", "First Name", "string", False, False),
-                ("LastName", "Last Name", "string", False, True),
-                ("Email", "Email", "email", False, False),
-                ("Title", "Title", "string", False, False),
-                ("AccountId", "Account ID", "reference", False, False),
-            ],
-        ),
-        "Lead": (
-            "Lead",
-            [
-                ("Id", "Lead ID", "id", False, True),
-                ("Company", "Company", "string", False, True),
-                ("Email", "Email", "email", False, False),
-                ("Status", "Lead Status", "picklist", False, True),
-                ("LeadSource", "Lead Source", "picklist", False, False),
-                ("Partner_Referral__c", "Partner Referral", "boolean", True, False),
-            ],
-        ),
-    },
-    "hubspot": {
-        "companies": (
-            "Companies",
-            [
-                ("name", "Name", "string", False, True),
-                ("domain", "Company Domain Name", "string", False, False),
-                ("industry", "Industry", "enumeration", False, False),
-                ("annualrevenue", "Annual Revenue", "number", False, False),
-                ("numberofemployees", "Number of Employees", "number", False, False),
-                ("partner_tier", "Partner Tier", "enumeration", True, False),
-            ],
-        ),
-        "deals": (
-            "Deals",
-            [
-                ("dealname", "Deal Name", "string", False, True),
-                ("dealstage", "Deal Stage", "enumeration", False, True),
-                ("amount", "Amount", "number", False, False),
-                ("closedate", "Close Date", "datetime", False, False),
-                ("partner_source", "Partner Source", "string", True, False),
-            ],
-        ),
-        "contacts": (
-            "Contacts",
-            [
-                ("firstname", "First Name", "string", False, False),
-                ("lastname", "Last Name", "string", False, False),
-                ("email", "Email", "string", False, True),
-                ("jobtitle", "Job Title", "string", False, False),
-            ],
-        ),
-    },
-}
+
+_SCHEMA_TABLE = """
+salesforce Account: Account
+    Id                  | Account ID          | id          | required
+    Name                | Account Name        | string      | required
+    Industry            | Industry            | picklist    |
+    AnnualRevenue       | Annual Revenue      | currency    |
+    NumberOfEmployees   | Employees           | int         |
+    BillingCountry      | Billing Country     | string      |
+    Website             | Website             | url         |
+    Partner_Tier__c     | Partner Tier        | picklist    | custom
+salesforce Opportunity: Opportunity
+    Id                  | Opportunity ID      | id          | required
+    Name                | Opportunity Name    | string      | required
+    StageName           | Stage               | picklist    | required
+    Amount              | Amount              | currency    |
+    CloseDate           | Close Date          | date        | required
+    AccountId           | Account ID          | reference   |
+    Partner_Source__c   | Partner Source      | reference   | custom
+salesforce Contact: Contact
+    Id                  | Contact ID          | id          | required
+    FirstName           | First Name          | string      |
+    LastName            | Last Name           | string      | required
+    Email               | Email               | email       |
+    Title               | Title               | string      |
+    AccountId           | Account ID          | reference   |
+salesforce Lead: Lead
+    Id                  | Lead ID             | id          | required
+    Company             | Company             | string      | required
+    Email               | Email               | email       |
+    Status              | Lead Status         | picklist    | required
+    LeadSource          | Lead Source         | picklist    |
+    Partner_Referral__c | Partner Referral    | boolean     | custom
+hubspot companies: Companies
+    name                | Name                | string      | required
+    domain              | Company Domain Name | string      |
+    industry            | Industry            | enumeration |
+    annualrevenue       | Annual Revenue      | number      |
+    numberofemployees   | Number of Employees | number      |
+    partner_tier        | Partner Tier        | enumeration | custom
+hubspot deals: Deals
+    dealname            | Deal Name           | string      | required
+    dealstage           | Deal Stage          | enumeration | required
+    amount              | Amount              | number      |
+    closedate           | Close Date          | datetime    |
+    partner_source      | Partner Source      | string      | custom
+hubspot contacts: Contacts
+    firstname           | First Name          | string      |
+    lastname            | Last Name           | string      |
+    email               | Email               | string      | required
+    jobtitle            | Job Title           | string      |
+"""
+"""Per CRM object a line ``platform object: label``, then its fields as ``name | label | type | flags``."""
+
+
+def _parse_schemas(table: str) -> dict[str, dict[str, tuple[str, list[_F]]]]:
+    schemas: dict[str, dict[str, tuple[str, list[_F]]]] = {}
+    fields: list[_F] = []
+    for line in table.strip().splitlines():
+        if not line.startswith(" "):
+            head, _, label = line.partition(":")
+            platform, name = head.split()
+            fields = []
+            schemas.setdefault(platform, {})[name] = (label.strip(), fields)
+            continue
+        field, field_label, field_type, flags = (part.strip() for part in line.split("|"))
+        fields.append(
+            (field, field_label, field_type, "custom" in flags.split(), "required" in flags.split())
+        )
+    return schemas
+
+
+_SCHEMAS = _parse_schemas(_SCHEMA_TABLE)
+
 
 _INDUSTRIES = (
     "Software",

@@ -25,6 +25,15 @@ MAX_REQUEST_BODY = 32 * 1024 * 1024
 ServeOne = Callable[["_Handler", bytes], None]
 
 
+_FAULT_BODIES = {
+    "malformed_json": b'{"id": "conn_salesforce_demo", "status": "act',
+    "reset": b'{"id": "conn_salesforce_demo", "platform": "salesforce", "sta',
+    "short_body": b'{"id": "conn_salesforce_demo", "status": "active"',
+    "drip": b" " * 65534 + b"{}",
+}
+"""What a fault of these kinds sends when it has no ``body`` of its own."""
+
+
 class _BadRequest(Exception):
     pass
 
@@ -199,61 +208,41 @@ class _Handler(BaseHTTPRequestHandler):
         if f.kind == "drop":
             self.close_connection = True
             return None
+        extra = list((f.headers or {}).items())
         if f.kind == "status":
             data, ctype = f.encoded_body()
             status = f.status or 500
-            self._write(_Response(status, data, ctype, list((f.headers or {}).items())))
+            self._write(_Response(status, data, ctype, extra))
             return status
         if f.kind == "redirect":
             status = f.status if f.status is not None and 300 <= f.status < 400 else 302
-            headers = [("Location", f.location or "/"), *(f.headers or {}).items()]
-            self._write(_Response(status, b"", None, headers))
+            self._write(_Response(status, b"", None, [("Location", f.location or "/"), *extra]))
             return status
-        if f.kind == "malformed_json":
-            data, _ = f.encoded_body(b'{"id": "conn_salesforce_demo", "status": "act')
-            self._write(
-                _Response(f.status or 200, data, f.content_type or JSON, list((f.headers or {}).items()))
-            )
-            return f.status or 200
         status = f.status or 200
-        extra = list((f.headers or {}).items())
-        if f.kind == "reset":
-            data, _ = f.encoded_body(b'{"id": "conn_salesforce_demo", "platform": "salesforce", "sta')
-            self._head(
-                status,
-                [
-                    ("Content-Type", f.content_type or JSON),
-                    *extra,
-                    ("Content-Length", str(len(data) + 4096)),
-                ],
-            )
-            self.wfile.write(data)
-            self._abort_connection()
+        data, _ = f.encoded_body(_FAULT_BODIES[f.kind])
+        ctype = f.content_type or JSON
+        if f.kind == "malformed_json":
+            self._write(_Response(status, data, ctype, extra))
             return status
+        headers = [("Content-Type", ctype), *extra]
+        # reset and short_body announce more than they send; drip sends it all, one byte at a time
+        missing = {"reset": 4096, "short_body": 1024}.get(f.kind, 0)
+        headers.append(("Content-Length", str(len(data) + missing)))
         if f.kind == "short_body":
-            data, _ = f.encoded_body(b'{"id": "conn_salesforce_demo", "status": "active"')
-            self._head(
-                status,
-                [
-                    ("Content-Type", f.content_type or JSON),
-                    *extra,
-                    ("Content-Length", str(len(data) + 1024)),
-                    ("Connection", "close"),
-                ],
-            )
-            self.wfile.write(data)
-            self.close_connection = True
+            headers.append(("Connection", "close"))
+        self._head(status, headers)
+        if f.kind == "drip":
+            for i in range(len(data)):
+                if stop.wait(f.seconds):
+                    self.close_connection = True
+                    break
+                self.wfile.write(data[i : i + 1])
             return status
-        # drip: one byte at a time until done, the client leaves, or the server stops
-        data, _ = f.encoded_body(b" " * 65534 + b"{}")
-        self._head(
-            status, [("Content-Type", f.content_type or JSON), *extra, ("Content-Length", str(len(data)))]
-        )
-        for i in range(len(data)):
-            if stop.wait(f.seconds):
-                self.close_connection = True
-                break
-            self.wfile.write(data[i : i + 1])
+        self.wfile.write(data)
+        if f.kind == "reset":
+            self._abort_connection()
+        else:
+            self.close_connection = True
         return status
 
 
