@@ -22,6 +22,9 @@ logger = logging.getLogger("airflow_provider_partneros.testing.server")
 
 JSON = "application/json"
 TEXT = "text/plain; charset=utf-8"
+RATE_LIMITED_BODY = '{"message": "Too many requests. Please try again later."}'
+"""better-auth's 429 body: JSON-looking, but served as :data:`RATE_LIMITED_CONTENT_TYPE`."""
+RATE_LIMITED_CONTENT_TYPE = "text/plain;charset=UTF-8"
 
 
 @dataclass

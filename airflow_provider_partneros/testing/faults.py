@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Literal, get_args
 
-from airflow_provider_partneros.testing._wire import JSON, TEXT
+from airflow_provider_partneros.testing._wire import JSON, RATE_LIMITED_BODY, RATE_LIMITED_CONTENT_TYPE, TEXT
 
 __all__ = ["FAULT_KINDS", "Fault", "FaultKind", "FaultQueue"]
 
@@ -200,14 +200,13 @@ class Fault:
         times: int | None = 1,
     ) -> Fault:
         """429 like the auth rate limiter: ``X-Retry-After`` and a JSON-looking text/plain body."""
-        body = json.dumps({"message": "Too many requests. Please try again later."})
         return cls(
             route,
             method,
             "status",
             status=429,
-            body=body,
-            content_type="text/plain;charset=UTF-8",
+            body=RATE_LIMITED_BODY,
+            content_type=RATE_LIMITED_CONTENT_TYPE,
             headers={"X-Retry-After": str(retry_after)},
             times=times,
         )

@@ -57,6 +57,8 @@ from airflow_provider_partneros.testing._routes import SIGN_IN_ROUTE, _match
 from airflow_provider_partneros.testing._seed import DEMO_EMAIL, DEMO_PASSWORD
 from airflow_provider_partneros.testing._sessions import SessionStore, SignInLimiter
 from airflow_provider_partneros.testing._wire import (
+    RATE_LIMITED_BODY,
+    RATE_LIMITED_CONTENT_TYPE,
     _Abort,
     _api_error,
     _auth_error,
@@ -563,8 +565,8 @@ class PartnerOSStandIn(_AuthEndpoints, _ApiEndpoints):
         with self._lock:
             retry = self._limiter.admit(req.client, self.sign_in_rate_limit, self.clock())
         if retry is not None:
-            body = json.dumps({"message": "Too many requests. Please try again later."}).encode()
-            raise _Abort(_Response(429, body, "text/plain;charset=UTF-8", [("X-Retry-After", str(retry))]))
+            headers = [("X-Retry-After", str(retry))]
+            raise _Abort(_Response(429, RATE_LIMITED_BODY.encode(), RATE_LIMITED_CONTENT_TYPE, headers))
 
     def _check_origin(self, req: _Request) -> None:
         origin = req.headers.get("origin")
