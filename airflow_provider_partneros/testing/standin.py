@@ -14,7 +14,8 @@ This module is the facade users read: starting and stopping, the data a test see
 * :mod:`._model`: the records (organizations, users, sessions, integrations, partners, forms,
   ``RequestRecord``); :mod:`._sessions`: the session store and the sign-in rate limiter;
 * :mod:`._seed`: the demo data; :mod:`._content`: canned CRM schemas, enrichment and ICP documents;
-* :mod:`._routes`: the route table; :mod:`._auth_routes` and :mod:`._api_routes`: the endpoints;
+* :mod:`._routes`: the route table and how one request is served; :mod:`._auth_routes` and
+  :mod:`._api_routes`: the endpoints;
 * :mod:`._http`: the threaded HTTP server and socket-level fault playing; :mod:`._wire`: requests,
   answers and JSON helpers.
 
@@ -36,12 +37,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 from airflow_provider_partneros.testing import _seed
 from airflow_provider_partneros.testing._api_routes import _ApiEndpoints
 from airflow_provider_partneros.testing._auth_routes import _AuthEndpoints
-from airflow_provider_partneros.testing._http import _Handler, _Listener
+from airflow_provider_partneros.testing._http import _Listener
 from airflow_provider_partneros.testing._model import (
     ROLES,
     RequestRecord,
@@ -53,21 +53,11 @@ from airflow_provider_partneros.testing._model import (
     _RequestLog,
     _User,
 )
-from airflow_provider_partneros.testing._routes import SIGN_IN_ROUTE, _match
+from airflow_provider_partneros.testing._routes import _Dispatch
 from airflow_provider_partneros.testing._seed import DEMO_EMAIL, DEMO_PASSWORD
 from airflow_provider_partneros.testing._sessions import SessionStore, SignInLimiter
 from airflow_provider_partneros.testing._wire import (
-    RATE_LIMITED_BODY,
-    RATE_LIMITED_CONTENT_TYPE,
-    _Abort,
-    _api_error,
-    _auth_error,
     _camel,
-    _json_response,
-    _parse_cookies,
-    _Request,
-    _Response,
-    logger,
 )
 from airflow_provider_partneros.testing.faults import Fault, FaultQueue
 
@@ -76,12 +66,12 @@ __all__ = ["PartnerOSStandIn"]
 _UNSET: Any = object()
 
 
-class PartnerOSStandIn(_AuthEndpoints, _ApiEndpoints):
+class PartnerOSStandIn(_Dispatch, _AuthEndpoints, _ApiEndpoints):
     """A running PartnerOS look-alike on loopback; see the module docstring.
 
     Data and counters are guarded by one lock, so tests may seed, inject faults and read
-    counters from any thread while clients talk to the server. The endpoints (``_ep_*``) come
-    from the route groups it inherits.
+    counters from any thread while clients talk to the server. How a request is served and the
+    endpoints (``_ep_*``) come from the classes it inherits (:mod:`._routes` and the route groups).
     """
 
     def __init__(
@@ -480,117 +470,3 @@ class PartnerOSStandIn(_AuthEndpoints, _ApiEndpoints):
         """Accepted application submissions, oldest first."""
         with self._lock:
             return [dict(a) for a in self._data.applications]
-
-    # --- serving one request --------------------------------------------------------------------------------
-
-    def _serve_one(self, h: _Handler, body: bytes) -> None:
-        split = urlsplit(h.path)
-        path = split.path or "/"
-        route, params = _match(path)
-        headers: dict[str, str] = {}
-        for name, value in h.headers.items():
-            key = name.lower()
-            headers[key] = f"{headers[key]}, {value}" if key in headers else value
-        xff = headers.get("x-forwarded-for", "").split(",")[0].strip()
-        client = xff or str(h.client_address[0])
-        query = dict(parse_qsl(split.query, keep_blank_values=True))
-        req = _Request(h.command, path, query, headers, body, client, route, params)
-        cookie_header = headers.get("cookie", "")
-        cookie_names = tuple(n for n, _ in _parse_cookies(cookie_header))
-        logged = dict(headers)
-        if cookie_header:
-            logged["cookie"] = "; ".join(f"{n}=<redacted>" for n in cookie_names) or "<redacted>"
-        template = route.template if route else None
-        record = RequestRecord(
-            method=h.command,
-            path=path,
-            query=query,
-            query_string=split.query,
-            headers=logged,
-            client=client,
-            had_cookie=bool(cookie_header),
-            cookie_names=cookie_names,
-            origin=headers.get("origin"),
-            route=template,
-            time=self.clock(),
-        )
-        with self._lock:
-            self._log.add(record)
-            req.session = self._sessions.lookup(cookie_header, self.session_cookie_name, self.clock())
-            record.authenticated = req.session is not None
-            fault = self._faults.take(h.command, path, template)
-        status: int | None = None
-        try:
-            if fault is not None:
-                record.fault = fault.kind
-                if fault.kind != "delay":
-                    status = h.play_fault(fault, self._stop)
-                    return
-                if self._stop.wait(fault.seconds):
-                    h.close_connection = True
-                    return
-            try:
-                resp = self._respond(req)
-            except _Abort as abort:
-                resp = abort.response
-            except Exception:
-                logger.exception("PartnerOS stand-in failed on %s %s", h.command, template or path)
-                resp = _json_response(500, {"error": "Internal server error."})
-            self._maybe_refresh_cookie(req, resp)
-            status = resp.status
-            h._write(resp, stop=self._stop)
-        except OSError:
-            h.close_connection = True
-        finally:
-            with self._lock:
-                record.status = status
-
-    def _respond(self, req: _Request) -> _Response:
-        route = req.route
-        if route is None:
-            raise _api_error(404, "Not found.")
-        method = req.method
-        endpoint = route.methods.get(method) or (route.methods.get("GET") if method == "HEAD" else None)
-        if endpoint is None:
-            allow = ", ".join(sorted(route.methods))
-            return _json_response(405, {"error": "Method not allowed."}, [("Allow", allow)])
-        if route.template == SIGN_IN_ROUTE:
-            self._check_rate_limit(req)
-        if method == "POST" and req.headers.get("cookie"):
-            self._check_origin(req)
-        handler: Callable[[_Request], _Response] = getattr(self, endpoint)
-        return handler(req)
-
-    def _check_rate_limit(self, req: _Request) -> None:
-        with self._lock:
-            retry = self._limiter.admit(req.client, self.sign_in_rate_limit, self.clock())
-        if retry is not None:
-            headers = [("X-Retry-After", str(retry))]
-            raise _Abort(_Response(429, RATE_LIMITED_BODY.encode(), RATE_LIMITED_CONTENT_TYPE, headers))
-
-    def _check_origin(self, req: _Request) -> None:
-        origin = req.headers.get("origin")
-        if not origin or origin == "null":
-            raise _auth_error(403, "Missing or null Origin", "MISSING_OR_NULL_ORIGIN")
-        # The server's own origin is its base URL, or the address the client reached it by (Host), so
-        # a stand-in behind docker-compose service names works without configuration.
-        allowed = {self.origin, *self.trusted_origins}
-        host = req.headers.get("host")
-        if host:
-            allowed.add(f"{self.scheme}://{host}")
-        if origin.rstrip("/") not in allowed:
-            raise _auth_error(403, "Invalid origin", "INVALID_ORIGIN")
-
-    def _maybe_refresh_cookie(self, req: _Request, resp: _Response) -> None:
-        session = req.session
-        if not self.refresh_cookie_on_responses or session is None:
-            return
-        if any(name.lower() == "set-cookie" for name, _ in resp.headers):
-            return  # sign-in / sign-out already set the cookie they mean
-        with self._lock:
-            if not self._sessions.is_current(session):
-                return
-            session.expires_at = self.clock() + self.session_ttl
-        resp.headers.append(
-            self._set_cookie(self._sessions.cookie_value(session.token), int(self.session_ttl))
-        )
