@@ -1,0 +1,667 @@
+"""The examples users copy from README.md, docs/*.md and the package's docstrings work.
+
+What counts as an example, and what is checked:
+
+* **Python blocks**: every fenced block whose language is ``python`` in README.md and docs/*.md (new
+  pages are picked up by the glob; scripts/doc_blocks.py is the one Markdown parser). A page's
+  blocks are read in order, as one script: a later block may use what an earlier one defined.
+* **Docstring examples**: in every public docstring of ``airflow_provider_partneros`` (module,
+  class, function or method docstrings; "public": no module or name on the way starts with ``_``,
+  except dunders such as ``__init__``): each literal block that follows a paragraph ending in
+  ``::`` (the block is the indented lines after it and must end at a blank line, as reStructuredText
+  requires: a block cut short by an unindented line is a broken example), and each run of ``>>>``
+  lines (their expected output is not compared). A docstring example sees its module's globals, as
+  with doctest.
+
+Each example is compiled; each of its imports must import and name something that exists; and each
+name it uses must be defined by the example, earlier on its page, its module (docstrings), a builtin,
+or be one of ``READER_NAMES``, the few names the docs deliberately leave to the reader.
+
+Then every top-level statement is **run**, against a PartnerOS stand-in (``partneros_connection``)
+seeded with the ids the docs use (``docs_world``), unless it is a *sketch*: it uses a reader's name,
+uses ``...`` as a value (``json={...}``), uses a name only a sketch defines, or needs Airflow 3.3
+(``retry_policies``) on an older Airflow. A ``test_*`` function a page defines is then called with
+the fixtures it asks for, as pytest would. File paths in the examples are redirected once, in
+``PATHS``.
+
+**Shell blocks** (``bash``, ``sh``, ``shell``, ``console``): every command in them is checked by what
+it is (``SHELL_CHECKS``): ``make`` targets exist in the Makefile; ``export AIRFLOW_CONN_...`` values
+load, through Airflow's own env-var connection lookup and the hook, into valid PartnerOS settings;
+``python -m module`` / ``python script`` arguments are accepted by that program's argparse (parsed,
+not run); ``python -c`` runs and prints the output the next comment line shows; ``airflow ...``
+parses with Airflow's CLI parser; ``curl -d`` data is JSON making a valid PartnerOS connection.
+A command none of these knows fails the test: add a check for it. README.md's ``<!-- install:... -->``
+blocks are run verbatim by ``make package-check`` (scripts/check_package.sh), not here; here the
+markers must be found, so removing one fails too.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import doctest
+import importlib
+import inspect
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import airflow_provider_partneros
+from airflow_provider_partneros.hooks.partneros import PartnerOSHook
+from airflow_provider_partneros.retry_policies import retry_policies_available
+from airflow_provider_partneros.testing import DEMO_ORG_ID, Fault, PartnerOSStandIn
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import doc_blocks  # noqa: E402
+
+PACKAGE_DIR = Path(airflow_provider_partneros.__file__).parent
+
+READER_NAMES = {
+    "dag": "the reader's own DAG",
+    "my_dag": "the reader's own DAG",
+    "partner_sync": "the reader's downstream task",
+    "hook": "a PartnerOSHook the reader opened (method docstrings)",
+}
+"""Names an example may use without defining: they stand for the reader's own objects."""
+
+PATHS = {"/tmp/icp.json": "icp.json"}
+"""Absolute file paths in runnable examples -> the same name in the test's temporary directory."""
+
+PYTHON_LANGS = {"python", "py"}
+SHELL_LANGS = {"bash", "sh", "shell", "console"}
+INSTALL_MARKERS = ("install:clone", "install:wheel")
+
+
+# --- the stand-in world the examples assume ------------------------------------------------------------
+
+
+@pytest.fixture
+def docs_world(
+    partneros_server: PartnerOSStandIn,
+    partneros_connection: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> PartnerOSStandIn:
+    """The demo stand-in plus the placeholder ids the docs use, so their examples run as written.
+
+    Two endpoints the docs call for illustration are not modelled by the stand-in; they are
+    scripted here with a plain answer, as a user would script them in their own tests.
+    """
+    server = partneros_server
+    server.add_integration("conn_123", organization=DEMO_ORG_ID)
+    server.add_partner("partner-uuid", organization=DEMO_ORG_ID, name="Partner", domain="partner.example")
+    server.add_application_form("my-program", organization=DEMO_ORG_ID, required_fields=("company",))
+    server.inject(
+        Fault("/api/workflows/tags", "GET", status=200, body=[{"id": "t1", "name": "tag"}], times=None)
+    )
+    server.inject(Fault("/api/ai/chat", "POST", status=200, body="data: hi\n\n", times=None))
+    monkeypatch.chdir(tmp_path)
+    return server
+
+
+# --- Python examples ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Example:
+    """One piece of Python a user copies, with where it is."""
+
+    where: str
+    code: str
+    broken: str | None = None
+    """Why the example could not even be extracted (reported by the test, not at collection)."""
+
+
+@dataclass
+class Page:
+    """A page's examples, run in order in one namespace (``module``: a docstring's own module)."""
+
+    name: str
+    examples: list[Example]
+    module: str | None = None
+    ran: list[str] = field(default_factory=list)
+    sketched: list[str] = field(default_factory=list)
+
+
+def markdown_pages() -> list[Page]:
+    pages = []
+    for path in doc_blocks.doc_files():
+        examples = [Example(b.where, b.code) for b in doc_blocks.blocks(path) if b.lang in PYTHON_LANGS]
+        if examples:
+            pages.append(Page(str(path.relative_to(ROOT)), examples))
+    return pages
+
+
+def _is_public(parts: list[str]) -> bool:
+    return not any(p.startswith("_") and not (p.startswith("__") and p.endswith("__")) for p in parts)
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE_DIR.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def docstring_examples(docstring: str, where: str) -> Iterator[Example]:
+    """The ``::`` literal blocks and ``>>>`` runs of one docstring (see the module docstring)."""
+    lines = inspect.cleandoc(docstring).splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.rstrip().endswith("::") and not line.lstrip().startswith(".."):
+            indent = len(line) - len(line.lstrip())
+            j = i + 1
+            if j >= len(lines) or lines[j].strip():
+                yield Example(where, "", broken=f"the line after {line.strip()!r} must be blank")
+                i = j
+                continue
+            body: list[str] = []
+            j += 1
+            while j < len(lines) and (
+                not lines[j].strip() or len(lines[j]) - len(lines[j].lstrip()) > indent
+            ):
+                body.append(lines[j])
+                j += 1
+            broken = None
+            if not "".join(body).strip():
+                broken = "no indented example follows (a code block must be indented under its '::' line)"
+            elif j < len(lines) and body and body[-1].strip():
+                broken = (
+                    f"the example ends without a blank line, at the unindented line {lines[j].strip()!r} "
+                    "(a broken code block)"
+                )
+            code = textwrap.dedent("\n".join(body))
+            yield Example(f"{where} (example after {line.strip()!r})", code, broken)
+            i = j
+            continue
+        i += 1
+    if ">>>" in docstring:
+        parsed = doctest.DocTestParser().get_examples(docstring)
+        if parsed:
+            yield Example(f"{where} (>>> example)", "".join(e.source for e in parsed))
+
+
+def _docstrings(node: ast.AST, qualname: list[str]) -> Iterator[tuple[list[str], str]]:
+    """(qualified name, raw docstring) of a module and every class and function in it."""
+    if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+        doc = ast.get_docstring(node, clean=False)
+        if doc:
+            yield qualname, doc
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            yield from _docstrings(child, [*qualname, child.name])
+
+
+def docstring_pages() -> list[Page]:
+    pages = []
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        module = _module_name(path)
+        if not _is_public(module.split(".")):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        examples = [
+            example
+            for qualname, doc in _docstrings(tree, [])
+            if _is_public(qualname)
+            for example in docstring_examples(
+                doc, f"{path.relative_to(ROOT)}: {'.'.join(qualname) or 'module docstring'}"
+            )
+        ]
+        if examples:
+            pages.append(Page(module, examples, module=module))
+    return pages
+
+
+def _bound(node: ast.AST) -> set[str]:
+    """Every name the statement binds anywhere (targets, imports, defs, arguments): an over-estimate."""
+    names: set[str] = set()
+    for n in ast.walk(node):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store | ast.Del):
+            names.add(n.id)
+        elif isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(n.name)
+        elif isinstance(n, ast.arg):
+            names.add(n.arg)
+        elif isinstance(n, ast.alias):
+            names.add((n.asname or n.name).split(".")[0])
+        elif isinstance(n, ast.ExceptHandler) and n.name:
+            names.add(n.name)
+    return names
+
+
+def _top_bound(stmt: ast.stmt) -> set[str]:
+    """The names a top-level statement binds in the page's namespace."""
+    if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return {stmt.name}
+    if isinstance(stmt, ast.Import | ast.ImportFrom):
+        return {(a.asname or a.name).split(".")[0] for a in stmt.names}
+    return {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)} - {
+        a.arg for a in ast.walk(stmt) if isinstance(a, ast.arg)
+    }
+
+
+def _loaded(stmt: ast.stmt) -> set[str]:
+    return {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _ellipsis_as_value(stmt: ast.stmt) -> bool:
+    """``...`` anywhere but as a statement of its own (a placeholder value such as ``json={...}``)."""
+    placeholders = {
+        id(n.value) for n in ast.walk(stmt) if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)
+    }
+    return any(
+        isinstance(n, ast.Constant) and n.value is Ellipsis and id(n) not in placeholders
+        for n in ast.walk(stmt)
+    )
+
+
+def _check_imports(stmt: ast.stmt, where: str) -> list[str]:
+    errors = []
+    for node in ast.walk(stmt):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                try:
+                    importlib.import_module(alias.name)
+                except ImportError as exc:
+                    errors.append(f"{where}: import {alias.name}: {exc}")
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            try:
+                module = importlib.import_module(node.module)
+            except ImportError as exc:
+                errors.append(f"{where}: from {node.module} import ...: {exc}")
+                continue
+            for alias in node.names:
+                if alias.name == "*" or hasattr(module, alias.name):
+                    continue
+                try:
+                    importlib.import_module(f"{node.module}.{alias.name}")
+                except ImportError:
+                    errors.append(f"{where}: {node.module} has no {alias.name!r}")
+    return errors
+
+
+def _redirect_paths(code: str, tmp_path: Path) -> str:
+    for original, name in PATHS.items():
+        code = code.replace(original, str(tmp_path / name))
+    return code
+
+
+def _needs_airflow_33(stmt: ast.stmt) -> bool:
+    return "retry_policies" in ast.dump(stmt) and not retry_policies_available()
+
+
+def check_page(page: Page, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """Compile, check imports and names, and run (all but sketches) one page's examples."""
+    namespace: dict[str, Any] = {"__name__": "docs_example_" + re.sub(r"\W", "_", page.name)}
+    if page.module:
+        namespace = dict(vars(importlib.import_module(page.module)))
+    known = set(namespace) | set(dir(builtins))
+    sketch_only: set[str] = set()
+    errors: list[str] = []
+    for example in page.examples:
+        if example.broken:
+            errors.append(f"{example.where}: {example.broken}")
+        try:
+            tree = ast.parse(_redirect_paths(example.code, tmp_path), filename=example.where)
+        except SyntaxError as exc:
+            errors.append(f"{example.where}: does not compile: {exc.msg} (line {exc.lineno}): {exc.text!r}")
+            continue
+        for stmt in tree.body:
+            where = f"{example.where}, line {stmt.lineno}"
+            errors += _check_imports(stmt, where)
+            free = _loaded(stmt) - _bound(stmt) - known
+            undefined = free - set(READER_NAMES) - sketch_only
+            if undefined:
+                errors.append(f"{where}: uses undefined name(s) {sorted(undefined)}")
+            known |= _top_bound(stmt)
+            if free or _ellipsis_as_value(stmt) or _needs_airflow_33(stmt) or undefined:
+                sketch_only |= _top_bound(stmt)
+                known -= sketch_only
+                page.sketched.append(where)
+                continue
+            try:
+                exec(compile(ast.Module([stmt], type_ignores=[]), where, "exec"), namespace)  # noqa: S102
+            except Exception as exc:
+                errors.append(f"{where}: raised {type(exc).__name__}: {exc}")
+                sketch_only |= _top_bound(stmt)
+                known -= sketch_only
+                continue
+            page.ran.append(where)
+    for name, value in list(namespace.items()):
+        if page.module is None and name.startswith("test_") and inspect.isfunction(value):
+            kwargs = {p: request.getfixturevalue(p) for p in inspect.signature(value).parameters}
+            try:
+                value(**kwargs)
+            except Exception as exc:
+                errors.append(f"{page.name}: {name}() raised {type(exc).__name__}: {exc}")
+            page.ran.append(f"{page.name}: {name}()")
+    assert not errors, "\n".join(errors)
+    assert page.ran, f"{page.name}: no statement of its examples ran: {page.sketched}"
+
+
+@pytest.mark.parametrize("page", markdown_pages(), ids=lambda p: p.name)
+def test_python_blocks_in_docs_compile_resolve_and_run(
+    page: Page, docs_world: PartnerOSStandIn, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    check_page(page, request, tmp_path)
+
+
+@pytest.mark.parametrize("page", docstring_pages(), ids=lambda p: p.name)
+def test_docstring_examples_compile_resolve_and_run(
+    page: Page, docs_world: PartnerOSStandIn, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    check_page(page, request, tmp_path)
+
+
+def test_every_docs_page_is_read() -> None:
+    """The pages the checks read include every docs/*.md (a new page needs no registration)."""
+    read = {p.name for p in doc_blocks.doc_files()}
+    assert read == {"README.md", *(p.name for p in (ROOT / "docs").glob("*.md"))}
+    assert any(p.name == "README.md" for p in markdown_pages())
+
+
+# --- shell commands --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Command:
+    """One shell command of a docs block: its words, its ``VAR=value`` prefixes, what it should print."""
+
+    where: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    output: str | None = None
+    """The comment line right under the command, read as the output it prints."""
+
+
+_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+_OPERATORS = {"&&", "||", "|", ";", "&"}
+
+
+def shell_commands(block: doc_blocks.Block) -> list[Command]:
+    """Split a shell block into commands: ``\\`` continuations, quotes spanning lines, ``&&``/``|``/``;``."""
+    commands: list[Command] = []
+    buf, first, last_end = "", 0, -2
+    for n, raw in enumerate(block.code.splitlines()):
+        line = raw[2:] if block.lang == "console" and raw.startswith("$ ") else raw
+        if not buf:
+            if line.lstrip().startswith("#"):
+                if n == last_end + 1 and commands:
+                    commands[-1].output = line.lstrip()[1:].strip()
+                continue
+            if not line.strip():
+                continue
+            first = n
+        if line.endswith("\\"):
+            buf += line[:-1] + " "
+            continue
+        buf += line
+        lexer = shlex.shlex(buf, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        try:
+            words = list(lexer)
+        except ValueError:  # a quote still open: the command goes on on the next line
+            buf += "\n"
+            continue
+        where = f"{block.where.rsplit(':', 1)[0]}:{block.line + first}"
+        current: list[str] = []
+        for word in [*words, ";"]:
+            if word not in _OPERATORS:
+                current.append(word)
+                continue
+            env = {}
+            while current and _ASSIGNMENT.match(current[0]) and len(current) > 1 and current[0] != "export":
+                name, _, value = current.pop(0).partition("=")
+                env[name] = value
+            if current:
+                commands.append(Command(where, current, env))
+            current = []
+        buf, last_end = "", n
+    if buf:
+        raise ValueError(f"{block.where}: unterminated shell command: {buf!r}")
+    return commands
+
+
+def shell_blocks() -> list[doc_blocks.Block]:
+    """Every shell block of the docs, except README's install blocks (run by make package-check)."""
+    return [
+        b
+        for path in doc_blocks.doc_files()
+        for b in doc_blocks.blocks(path)
+        if b.lang in SHELL_LANGS and not (b.marker or "").startswith("install:")
+    ]
+
+
+def make_targets() -> set[str]:
+    text = (ROOT / "Makefile").read_text()
+    return set(re.findall(r"^([A-Za-z0-9_.-]+)\s*:(?!=)", text, flags=re.MULTILINE))
+
+
+_ARGPARSE_PROBE = """
+import argparse, runpy, sys
+
+class Parsed(BaseException):
+    pass
+
+original = argparse.ArgumentParser.parse_args
+
+def parse_args(self, args=None, namespace=None):
+    original(self, args, namespace)
+    raise Parsed
+
+argparse.ArgumentParser.parse_args = parse_args
+kind, target, *argv = sys.argv[1:]
+sys.argv = [target, *argv]
+try:
+    if kind == "-m":
+        runpy.run_module(target, run_name="__main__", alter_sys=True)
+    else:
+        runpy.run_path(target, run_name="__main__")
+except Parsed:
+    sys.exit(0)
+sys.exit("the program ended without parsing its arguments with argparse")
+"""
+
+
+def check_program_arguments(kind: str, target: str, args: list[str]) -> str | None:
+    """Run the program only up to its argparse call: are these arguments accepted? (None: yes)"""
+    proc = subprocess.run(
+        [sys.executable, "-c", _ARGPARSE_PROBE, kind, target, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if proc.returncode == 0:
+        return None
+    return f"arguments not accepted (exit {proc.returncode}): {proc.stderr.strip()[-600:]}"
+
+
+def check_connection_env(name: str, value: str, monkeypatch: pytest.MonkeyPatch) -> str | None:
+    """Load ``AIRFLOW_CONN_<ID>=value`` as Airflow does, then as the hook does (None: valid)."""
+    from airflow.sdk import BaseHook
+
+    conn_id = name.removeprefix("AIRFLOW_CONN_").lower()
+    with monkeypatch.context() as m:
+        m.setenv(name, value)
+        try:
+            conn = BaseHook.get_connection(conn_id)
+        except Exception as exc:
+            return f"Airflow cannot read {name}: {type(exc).__name__}: {exc}"
+        if conn.conn_type != "partneros":
+            return f"{name} has conn_type {conn.conn_type!r}, not 'partneros'"
+        verify = conn.extra_dejson.get("verify")
+        if isinstance(verify, str) and verify.startswith("/") and not os.path.exists(verify):
+            # A CA bundle on the reader's machine: the one seam nothing real here can serve.
+            exists = os.path.exists
+            m.setattr(os.path, "exists", lambda p: p == verify or exists(p))
+        try:
+            settings = PartnerOSHook(conn_id).settings
+        except Exception as exc:
+            return f"{name} is not a valid PartnerOS connection: {type(exc).__name__}: {exc}"
+    if not (settings.email and settings.password):
+        return f"{name} names no email or password"
+    return None
+
+
+def _data_argument(argv: list[str]) -> str | None:
+    for i, word in enumerate(argv):
+        if word in ("-d", "--data", "--data-raw") and i + 1 < len(argv):
+            return argv[i + 1]
+    return None
+
+
+def check_command(cmd: Command, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Check one command by what it is (SHELL_CHECKS in the module docstring); returns the errors."""
+    argv, errors = cmd.argv, []
+    program = argv[0]
+    if program == "export":
+        for assignment in argv[1:]:
+            name, _, value = assignment.partition("=")
+            if not name.startswith("AIRFLOW_CONN_"):
+                errors.append(f"export {name}: no check for this variable")
+            elif problem := check_connection_env(name, value, monkeypatch):
+                errors.append(problem)
+    elif program == "make":
+        missing = sorted(set(a for a in argv[1:] if not a.startswith("-") and "=" not in a) - make_targets())
+        if missing or len(argv) == 1:
+            errors.append(f"make: no such target(s) in the Makefile: {missing or '(none given)'}")
+    elif program in ("python", "python3") or program.endswith("/python"):
+        if argv[1:2] == ["-c"]:
+            proc = subprocess.run(
+                [sys.executable, *argv[1:]], capture_output=True, text=True, timeout=60, check=False
+            )
+            if proc.returncode != 0:
+                errors.append(f"exit {proc.returncode}: {proc.stderr.strip()[-600:]}")
+            elif cmd.output is not None and proc.stdout.strip() != cmd.output:
+                errors.append(f"prints {proc.stdout.strip()!r}, the docs show {cmd.output!r}")
+        elif argv[1:2] == ["-m"] and len(argv) > 2:
+            if problem := check_program_arguments("-m", argv[2], argv[3:]):
+                errors.append(f"python -m {argv[2]}: {problem}")
+        elif len(argv) > 1 and (ROOT / argv[1]).is_file():
+            if problem := check_program_arguments("path", argv[1], argv[2:]):
+                errors.append(f"python {argv[1]}: {problem}")
+        else:
+            errors.append(f"no such script or module form: {shlex.join(argv)}")
+    elif program == "airflow":
+        from airflow.cli.cli_parser import get_parser
+
+        try:
+            get_parser().parse_args(argv[1:])
+        except SystemExit:
+            errors.append(f"Airflow's CLI does not accept: {shlex.join(argv)}")
+    elif program == "curl" and (data := _data_argument(argv)) is not None:
+        body = json.loads(data)
+        conn = {k: v for k, v in body.items() if k != "connection_id"}
+        if isinstance(conn.get("extra"), str):
+            conn["extra"] = json.loads(conn["extra"])
+        name = "AIRFLOW_CONN_" + str(body.get("connection_id", "docs_example")).upper()
+        if problem := check_connection_env(name, json.dumps(conn), monkeypatch):
+            errors.append(problem)
+    else:
+        errors.append(f"no check for this command; add one to check_command(): {shlex.join(argv)}")
+    return [f"{cmd.where}: {e}" for e in errors]
+
+
+@pytest.mark.parametrize("block", shell_blocks(), ids=lambda b: b.where)
+def test_shell_commands_in_docs_parse_and_name_what_exists(
+    block: doc_blocks.Block, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commands = shell_commands(block)
+    assert commands, f"{block.where}: a shell block without a command"
+    errors = [e for cmd in commands for e in check_command(cmd, monkeypatch)]
+    assert not errors, "\n".join(errors)
+
+
+# --- README install commands (run by make package-check) ------------------------------------------------
+
+
+@pytest.mark.parametrize("marker", INSTALL_MARKERS)
+def test_readme_install_block_is_found_and_run_by_package_check(marker: str) -> None:
+    block = doc_blocks.marked(ROOT / "README.md", marker)
+    assert block.lang == "bash"
+    assert [c.argv[0] for c in shell_commands(block)], f"{block.where}: no command"
+    script = (ROOT / "scripts/check_package.sh").read_text()
+    assert f"run_readme {marker}\n" in script
+
+
+def test_every_readme_install_block_is_checked_or_labelled_not_yet_released() -> None:
+    script = (ROOT / "scripts/check_package.sh").read_text()
+    for block in doc_blocks.blocks(ROOT / "README.md"):
+        if (block.marker or "").startswith("install:") and f"run_readme {block.marker}\n" not in script:
+            assert "not on PyPI yet" in block.code, f"{block.where}: an install block nothing runs"
+
+
+def test_files_the_install_section_names_exist() -> None:
+    """E.g. the Airflow 3.2 constraints file the README tells users to pass with ``-c``."""
+    readme = (ROOT / "README.md").read_text()
+    named = set(re.findall(r"constraints/[\w.-]+\.txt", readme))
+    assert named
+    assert not [n for n in named if not (ROOT / n).is_file()]
+
+
+# --- the checks themselves can fail ----------------------------------------------------------------------
+
+
+def test_the_python_check_reports_a_wrong_import_an_undefined_name_and_a_failing_call(
+    docs_world: PartnerOSStandIn, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    page = Page(
+        "synthetic.md",
+        [
+            Example("synthetic.md:1", "from airflow_provider_partneros.operators import NoSuchOperator\n"),
+            Example("synthetic.md:2", "undefined_thing()\n"),
+            Example(
+                "synthetic.md:3",
+                "from airflow_provider_partneros.hooks.partneros import PartnerOSHook\n"
+                "with PartnerOSHook('partneros_default') as h:\n"
+                "    h.get_integration_status('conn_nobody_has')\n",
+            ),
+        ],
+    )
+    with pytest.raises(AssertionError) as failure:
+        check_page(page, request, tmp_path)
+    report = str(failure.value)
+    assert "has no 'NoSuchOperator'" in report
+    assert "undefined name(s) ['undefined_thing']" in report
+    assert "synthetic.md:3, line 2: raised PartnerOSNotFoundError" in report
+
+
+def test_a_docstring_code_block_cut_short_by_an_unindented_line_is_reported() -> None:
+    doc = "Summary.\n\n    Use it so::\n\n        import os\n    import sys\n        os.getcwd()\n"
+    [example] = docstring_examples(doc, "somewhere")
+    assert example.broken is not None
+    assert "without a blank line" in example.broken
+
+
+@pytest.mark.parametrize(
+    ("line", "reported"),
+    [
+        ("make no-such-target", "no such target"),
+        ("export AIRFLOW_CONN_PARTNEROS_DEFAULT='partneros://a%40b.example:pw@h?timeout=abc'", "timeout"),
+        ("export AIRFLOW_CONN_PARTNEROS_DEFAULT='http://a%40b.example:pw@h'", "not 'partneros'"),
+        ("python -m airflow_provider_partneros.testing --no-such-flag", "arguments not accepted"),
+        ("python -m airflow_provider_partneros.testing --port eighty", "arguments not accepted"),
+        ("python -c 'print(1)'\n# 2", "prints '1', the docs show '2'"),
+        ("rm -rf build", "no check for this command"),
+    ],
+)
+def test_the_shell_check_reports_what_would_not_work(
+    line: str, reported: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    block = doc_blocks.Block(ROOT / "synthetic.md", 1, "bash", None, line + "\n")
+    errors = [e for cmd in shell_commands(block) for e in check_command(cmd, monkeypatch)]
+    assert any(reported in e for e in errors), errors
