@@ -37,11 +37,15 @@ markers must be found, so removing one fails too.
 
 from __future__ import annotations
 
+import argparse
 import ast
 import builtins
+import contextlib
 import doctest
+import functools
 import importlib
 import inspect
+import io
 import json
 import os
 import re
@@ -524,10 +528,33 @@ def _data_argument(argv: list[str]) -> str | None:
     return None
 
 
+@functools.cache
+def _airflow_cli_parser() -> argparse.ArgumentParser:
+    from airflow.cli.cli_parser import get_parser
+
+    return get_parser()
+
+
+@functools.cache
+def _read_somewhere(env_name: str) -> bool:
+    """Whether some code of the repository mentions this environment variable."""
+    dirs = ("airflow_provider_partneros", "tests", "scripts", "benchmarks", "example_dags")
+    files = [
+        f
+        for d in dirs
+        for f in (ROOT / d).rglob("*")
+        if f.suffix in (".py", ".sh") and f != Path(__file__).resolve()  # not this file's own examples
+    ]
+    return any(env_name in f.read_text(encoding="utf-8") for f in [*files, ROOT / "Makefile"])
+
+
 def check_command(cmd: Command, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Check one command by what it is (SHELL_CHECKS in the module docstring); returns the errors."""
     argv, errors = cmd.argv, []
     program = argv[0]
+    for name in cmd.env:
+        if not _read_somewhere(name):
+            errors.append(f"sets {name}, which no code in this repository reads")
     if program == "export":
         for assignment in argv[1:]:
             name, _, value = assignment.partition("=")
@@ -548,6 +575,11 @@ def check_command(cmd: Command, monkeypatch: pytest.MonkeyPatch) -> list[str]:
                 errors.append(f"exit {proc.returncode}: {proc.stderr.strip()[-600:]}")
             elif cmd.output is not None and proc.stdout.strip() != cmd.output:
                 errors.append(f"prints {proc.stdout.strip()!r}, the docs show {cmd.output!r}")
+        elif argv[1:3] == ["-m", "pytest"]:
+            paths = [a.split("::")[0] for a in argv[3:] if not a.startswith("-")]
+            missing = [a for a in paths if not (ROOT / a).exists()]
+            if missing or len(argv) == 3:
+                errors.append(f"pytest: no such test file(s): {missing or '(none given)'}")
         elif argv[1:2] == ["-m"] and len(argv) > 2:
             if problem := check_program_arguments("-m", argv[2], argv[3:]):
                 errors.append(f"python -m {argv[2]}: {problem}")
@@ -557,10 +589,9 @@ def check_command(cmd: Command, monkeypatch: pytest.MonkeyPatch) -> list[str]:
         else:
             errors.append(f"no such script or module form: {shlex.join(argv)}")
     elif program == "airflow":
-        from airflow.cli.cli_parser import get_parser
-
         try:
-            get_parser().parse_args(argv[1:])
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                _airflow_cli_parser().parse_args(argv[1:])
         except SystemExit:
             errors.append(f"Airflow's CLI does not accept: {shlex.join(argv)}")
     elif program == "curl" and (data := _data_argument(argv)) is not None:
@@ -583,6 +614,46 @@ def test_shell_commands_in_docs_parse_and_name_what_exists(
     commands = shell_commands(block)
     assert commands, f"{block.where}: a shell block without a command"
     errors = [e for cmd in commands for e in check_command(cmd, monkeypatch)]
+    assert not errors, "\n".join(errors)
+
+
+_INLINE_CODE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
+_INLINE_PROGRAMS = ("make", "airflow", "python", "python3", ".venv/bin/python")
+
+
+def inline_commands() -> list[Command]:
+    """Commands quoted inline in prose (`make pytest`, `airflow connections test ...`).
+
+    An inline span counts when it has at least two words and starts (after any ``VAR=value``) with
+    make, airflow or python; ``python -c`` snippets and templates with ``<placeholders>`` are prose.
+    """
+    found = []
+    for path in doc_blocks.doc_files():
+        text = path.read_text(encoding="utf-8")
+        fenced = {b.line + i for b in doc_blocks.blocks(path) for i in range(-1, b.code.count("\n") + 1)}
+        for n, line in enumerate(text.splitlines(), start=1):
+            if n in fenced:
+                continue
+            for span in _INLINE_CODE.findall(line):
+                block = doc_blocks.Block(path, n, "bash", None, span + "\n")
+                try:
+                    commands = shell_commands(block)
+                except ValueError:
+                    continue
+                for cmd in commands:
+                    if (
+                        cmd.argv[0] in _INLINE_PROGRAMS
+                        and len(cmd.argv) > 1
+                        and "-c" not in cmd.argv
+                        and "<" not in span
+                    ):
+                        found.append(cmd)
+    return found
+
+
+@pytest.mark.parametrize("cmd", inline_commands(), ids=lambda c: f"{c.where} {shlex.join(c.argv)}"[:80])
+def test_inline_commands_in_docs_name_what_exists(cmd: Command, monkeypatch: pytest.MonkeyPatch) -> None:
+    errors = check_command(cmd, monkeypatch)
     assert not errors, "\n".join(errors)
 
 
@@ -657,6 +728,9 @@ def test_a_docstring_code_block_cut_short_by_an_unindented_line_is_reported() ->
         ("python -m airflow_provider_partneros.testing --port eighty", "arguments not accepted"),
         ("python -c 'print(1)'\n# 2", "prints '1', the docs show '2'"),
         ("rm -rf build", "no check for this command"),
+        ("airflow connections nope partneros_default", "Airflow's CLI does not accept"),
+        ("PARTNEROS_NO_SUCH_SETTING=1 make pytest", "sets PARTNEROS_NO_SUCH_SETTING, which no code"),
+        ("python -m pytest tests/test_no_such_file.py", "no such test file"),
     ],
 )
 def test_the_shell_check_reports_what_would_not_work(
