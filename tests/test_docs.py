@@ -53,6 +53,7 @@ import shlex
 import subprocess
 import sys
 import textwrap
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,6 +126,15 @@ class Example:
     code: str
     broken: str | None = None
     """Why the example could not even be extracted (reported by the test, not at collection)."""
+    path: str | None = None
+    first_line: int = 1
+    """For Markdown blocks: the file and the line the code starts on, so errors point at the line."""
+
+    def at(self, lineno: int) -> str:
+        """Where line ``lineno`` of the code is."""
+        if self.path is not None:
+            return f"{self.path}:{self.first_line + lineno - 1}"
+        return f"{self.where}, line {lineno}"
 
 
 @dataclass
@@ -141,9 +151,14 @@ class Page:
 def markdown_pages() -> list[Page]:
     pages = []
     for path in doc_blocks.doc_files():
-        examples = [Example(b.where, b.code) for b in doc_blocks.blocks(path) if b.lang in PYTHON_LANGS]
+        name = str(path.relative_to(ROOT))
+        examples = [
+            Example(b.where, b.code, path=name, first_line=b.line)
+            for b in doc_blocks.blocks(path)
+            if b.lang in PYTHON_LANGS
+        ]
         if examples:
-            pages.append(Page(str(path.relative_to(ROOT)), examples))
+            pages.append(Page(name, examples))
     return pages
 
 
@@ -320,10 +335,10 @@ def check_page(page: Page, request: pytest.FixtureRequest, tmp_path: Path) -> No
         try:
             tree = ast.parse(_redirect_paths(example.code, tmp_path), filename=example.where)
         except SyntaxError as exc:
-            errors.append(f"{example.where}: does not compile: {exc.msg} (line {exc.lineno}): {exc.text!r}")
+            errors.append(f"{example.at(exc.lineno or 1)}: does not compile: {exc.msg}: {exc.text!r}")
             continue
         for stmt in tree.body:
-            where = f"{example.where}, line {stmt.lineno}"
+            where = example.at(stmt.lineno)
             errors += _check_imports(stmt, where)
             free = _loaded(stmt) - _bound(stmt) - known
             undefined = free - set(READER_NAMES) - sketch_only
@@ -335,10 +350,13 @@ def check_page(page: Page, request: pytest.FixtureRequest, tmp_path: Path) -> No
                 known -= sketch_only
                 page.sketched.append(where)
                 continue
+            filename = f"<docs example {where}>"
             try:
-                exec(compile(ast.Module([stmt], type_ignores=[]), where, "exec"), namespace)  # noqa: S102
+                exec(compile(ast.Module([stmt], type_ignores=[]), filename, "exec"), namespace)  # noqa: S102
             except Exception as exc:
-                errors.append(f"{where}: raised {type(exc).__name__}: {exc}")
+                lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
+                at = example.at(lines[-1]) if lines and lines[-1] else where
+                errors.append(f"{at}: raised {type(exc).__name__}: {exc}")
                 sketch_only |= _top_bound(stmt)
                 known -= sketch_only
                 continue
@@ -360,6 +378,7 @@ def test_python_blocks_in_docs_compile_resolve_and_run(
     page: Page, docs_world: PartnerOSStandIn, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     check_page(page, request, tmp_path)
+    assert docs_world.sign_ins == docs_world.sign_outs, "an example left a PartnerOS session signed in"
 
 
 @pytest.mark.parametrize("page", docstring_pages(), ids=lambda p: p.name)
@@ -367,6 +386,7 @@ def test_docstring_examples_compile_resolve_and_run(
     page: Page, docs_world: PartnerOSStandIn, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     check_page(page, request, tmp_path)
+    assert docs_world.sign_ins == docs_world.sign_outs, "an example left a PartnerOS session signed in"
 
 
 def test_every_docs_page_is_read() -> None:
@@ -701,6 +721,7 @@ def test_the_python_check_reports_a_wrong_import_an_undefined_name_and_a_failing
                 "with PartnerOSHook('partneros_default') as h:\n"
                 "    h.get_integration_status('conn_nobody_has')\n",
             ),
+            Example("synthetic.md:4", "print('unclosed'\n"),
         ],
     )
     with pytest.raises(AssertionError) as failure:
@@ -708,7 +729,8 @@ def test_the_python_check_reports_a_wrong_import_an_undefined_name_and_a_failing
     report = str(failure.value)
     assert "has no 'NoSuchOperator'" in report
     assert "undefined name(s) ['undefined_thing']" in report
-    assert "synthetic.md:3, line 2: raised PartnerOSNotFoundError" in report
+    assert "synthetic.md:3, line 3: raised PartnerOSNotFoundError" in report  # the call, not the with
+    assert "synthetic.md:4, line 1: does not compile" in report
 
 
 def test_a_docstring_code_block_cut_short_by_an_unindented_line_is_reported() -> None:
