@@ -1,38 +1,40 @@
 """The examples users copy from README.md, docs/*.md and the package's docstrings work.
 
-What counts as an example, and what is checked:
+What counts as an example:
 
-* **Python blocks**: every fenced block whose language is ``python`` in README.md and docs/*.md (new
-  pages are picked up by the glob; scripts/doc_blocks.py is the one Markdown parser). A page's
-  blocks are read in order, as one script: a later block may use what an earlier one defined.
-* **Docstring examples**: in every public docstring of ``airflow_provider_partneros`` (module,
-  class, function or method docstrings; "public": no module or name on the way starts with ``_``,
-  except dunders such as ``__init__``): each literal block that follows a paragraph ending in
-  ``::`` (the block is the indented lines after it and must end at a blank line, as reStructuredText
-  requires: a block cut short by an unindented line is a broken example), and each run of ``>>>``
-  lines (their expected output is not compared). A docstring example sees its module's globals, as
-  with doctest.
+* **Python blocks**: every fenced ``python`` block in README.md and docs/*.md (new pages are picked
+  up by the glob; scripts/doc_blocks.py is the one Markdown parser). A page's blocks are read in
+  order, as one script: a later block may use what an earlier one defined.
+* **Docstring examples** in every public docstring of ``airflow_provider_partneros``: the module
+  docstring of a public module (no part of its dotted name starts with ``_``), and the docstring of
+  every public class, function or method (no part of its qualified name starts with ``_``; dunders
+  count as public) in any module, private modules included, since their public classes are
+  re-exported. In them: each literal block after a paragraph ending in ``::`` (the indented lines
+  that follow; as reStructuredText requires, the block must end at a blank line, so a block cut
+  short by an unindented line is reported as broken), and each run of ``>>>`` lines (their expected
+  output is not compared). A docstring example sees its module's globals, as with doctest.
+* **Shell commands**: every command in a ``bash``/``sh``/``shell``/``console`` block, and commands
+  quoted inline in prose that start with ``make``, ``airflow`` or ``python`` (see ``inline_commands``).
 
-Each example is compiled; each of its imports must import and name something that exists; and each
-name it uses must be defined by the example, earlier on its page, its module (docstrings), a builtin,
-or be one of ``READER_NAMES``, the few names the docs deliberately leave to the reader.
+What is checked:
 
-Then every top-level statement is **run**, against a PartnerOS stand-in (``partneros_connection``)
-seeded with the ids the docs use (``docs_world``), unless it is a *sketch*: it uses a reader's name,
-uses ``...`` as a value (``json={...}``), uses a name only a sketch defines, or needs Airflow 3.3
-(``retry_policies``) on an older Airflow. A ``test_*`` function a page defines is then called with
-the fixtures it asks for, as pytest would. File paths in the examples are redirected once, in
-``PATHS``.
-
-**Shell blocks** (``bash``, ``sh``, ``shell``, ``console``): every command in them is checked by what
-it is (``SHELL_CHECKS``): ``make`` targets exist in the Makefile; ``export AIRFLOW_CONN_...`` values
-load, through Airflow's own env-var connection lookup and the hook, into valid PartnerOS settings;
-``python -m module`` / ``python script`` arguments are accepted by that program's argparse (parsed,
-not run); ``python -c`` runs and prints the output the next comment line shows; ``airflow ...``
-parses with Airflow's CLI parser; ``curl -d`` data is JSON making a valid PartnerOS connection.
-A command none of these knows fails the test: add a check for it. README.md's ``<!-- install:... -->``
-blocks are run verbatim by ``make package-check`` (scripts/check_package.sh), not here; here the
-markers must be found, so removing one fails too.
+* Python: compiled; every import must import and name something that exists; every name used must
+  be defined by the example, earlier on its page, its module (docstrings), a builtin, or be one of
+  ``READER_NAMES`` (the reader's own objects). Then each top-level statement is **run** against a
+  PartnerOS stand-in (``partneros_connection``) seeded with the ids the docs use (``docs_world``),
+  unless it is a *sketch*: it uses a reader's name, uses ``...`` as a value (``json={...}``), uses a
+  name only a sketch defines, or needs Airflow 3.3 (``retry_policies``) on an older Airflow. A
+  ``test_*`` function a page defines is then called with the fixtures it asks for, as pytest would.
+  Absolute file paths are redirected in one place, ``PATHS``. No example may leave a session open.
+* Shell (``check_command``): ``make`` targets exist in the Makefile; ``export AIRFLOW_CONN_...``
+  values load through Airflow's own env-var connection lookup and the hook's parser into valid
+  PartnerOS settings; ``python -m module`` / ``python script`` arguments are accepted by that
+  program's argparse (parsed, not run); ``python -m pytest`` names existing test files; ``python -c``
+  runs and prints what the comment line under it shows; ``airflow ...`` parses with Airflow's CLI
+  parser; ``curl -d`` data is JSON making a valid PartnerOS connection; a ``VAR=value`` prefix names
+  a variable some code of the repository reads. A command none of these knows fails: add a check.
+* README.md's ``<!-- install:... -->`` blocks are run verbatim by ``make package-check``
+  (scripts/check_package.sh); here their markers must be found, so removing one fails too.
 """
 
 from __future__ import annotations
@@ -227,13 +229,12 @@ def docstring_pages() -> list[Page]:
     pages = []
     for path in sorted(PACKAGE_DIR.rglob("*.py")):
         module = _module_name(path)
-        if not _is_public(module.split(".")):
-            continue
+        public_module = _is_public(module.split("."))
         tree = ast.parse(path.read_text(encoding="utf-8"))
         examples = [
             example
             for qualname, doc in _docstrings(tree, [])
-            if _is_public(qualname)
+            if (qualname and _is_public(qualname)) or (not qualname and public_module)
             for example in docstring_examples(
                 doc, f"{path.relative_to(ROOT)}: {'.'.join(qualname) or 'module docstring'}"
             )
