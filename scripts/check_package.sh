@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Packaging check: install the provider exactly as README.md's Install section says, into a clean
+# Packaging check: install the provider as README.md's Install section says, into a clean
 # venv that has apache-airflow==$AIRFLOW_VERSION, and ask Airflow's own CLI whether the provider and
 # its `partneros` connection type registered; `twine check` and look inside the wheel and sdist the
 # README's build command made.
@@ -25,6 +25,10 @@ step() { echo "[package-check] $*"; }
 
 step "copying the source tree (tracked and untracked, not ignored files) to $work/src"
 mkdir "$work/src"
+git rev-parse --is-inside-work-tree >/dev/null 2>&1 || {
+  echo "error: not a git checkout: the check copies the files git knows, as a clone would hold" >&2
+  exit 1
+}
 git ls-files -z --cached --others --exclude-standard |
   while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
   tar --null -T - -cf - | tar -xf - -C "$work/src"
@@ -33,7 +37,7 @@ venv=$work/venv
 minor=$(echo "$AIRFLOW_VERSION" | cut -d. -f1,2)
 constraints=()
 [ -f "constraints/airflow-$minor.txt" ] && constraints=(-c "constraints/airflow-$minor.txt")
-step "a clean venv with apache-airflow==$AIRFLOW_VERSION ${constraints[*]} (uv, cached)"
+step "a clean venv with apache-airflow==$AIRFLOW_VERSION${constraints[*]:+ ${constraints[*]}} (uv, cached)"
 "$BIN/uv" venv --quiet --python "$BIN/python" "$venv"
 UV_COMPILE_BYTECODE=1 "$BIN/uv" pip install --quiet --python "$venv/bin/python" \
   "apache-airflow==$AIRFLOW_VERSION" "${constraints[@]}"
