@@ -79,6 +79,7 @@ READER_NAMES = {
     "my_dag": "the reader's own DAG",
     "partner_sync": "the reader's downstream task",
     "hook": "a PartnerOSHook the reader opened (method docstrings)",
+    "partners_to_enrich": "the reader's upstream @task returning partner ids (docs/operators.md, batches)",
 }
 """Names an example may use without defining: they stand for the reader's own objects."""
 
@@ -642,11 +643,27 @@ _INLINE_CODE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
 _INLINE_PROGRAMS = ("make", "airflow", "python", "python3", ".venv/bin/python")
 
 
+_PLACEHOLDER = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+def _up_to_placeholder(argv: list[str]) -> list[str]:
+    """A template's words before its first placeholder (``N``, ``DAG_ID``; a ``<module>`` word is made
+    one) and before the option it is the value of: ``airflow triggerer --capacity N`` -> ``airflow
+    triggerer``.
+    """
+    for i, word in enumerate(argv):
+        if _PLACEHOLDER.search(word):
+            head = argv[:i]
+            return head[:-1] if head and head[-1].startswith("-") else head
+    return argv
+
+
 def inline_commands() -> list[Command]:
     """Commands quoted inline in prose (`make pytest`, `airflow connections test ...`).
 
-    An inline span counts when it has at least two words and starts (after any ``VAR=value``) with
-    make, airflow or python; ``python -c`` snippets and templates with ``<placeholders>`` are prose.
+    An inline span counts when it starts (after any ``VAR=value``) with make, airflow or python and
+    has a second word; ``python -c`` snippets are prose. A template (``--capacity N``) is checked up
+    to its first placeholder.
     """
     found = []
     for path in doc_blocks.doc_files():
@@ -656,18 +673,17 @@ def inline_commands() -> list[Command]:
             if n in fenced:
                 continue
             for span in _INLINE_CODE.findall(line):
+                # Words with a <placeholder> end the command here (the shell would read < and >).
+                span = f"{span.split('<')[0].rsplit(' ', 1)[0]} PLACEHOLDER" if "<" in span else span
                 block = doc_blocks.Block(path, n, "bash", None, span + "\n")
                 try:
                     commands = shell_commands(block)
                 except ValueError:
                     continue
                 for cmd in commands:
-                    if (
-                        cmd.argv[0] in _INLINE_PROGRAMS
-                        and len(cmd.argv) > 1
-                        and "-c" not in cmd.argv
-                        and "<" not in span
-                    ):
+                    cmd.argv = _up_to_placeholder(cmd.argv)
+                    is_command = len(cmd.argv) > 1 and cmd.argv[0] in _INLINE_PROGRAMS
+                    if is_command and "-c" not in cmd.argv:
                         found.append(cmd)
     return found
 
@@ -754,6 +770,7 @@ def test_a_docstring_code_block_cut_short_by_an_unindented_line_is_reported() ->
         ("airflow connections nope partneros_default", "Airflow's CLI does not accept"),
         ("PARTNEROS_NO_SUCH_SETTING=1 make pytest", "sets PARTNEROS_NO_SUCH_SETTING, which no code"),
         ("python -m pytest tests/test_no_such_file.py", "no such test file"),
+        ("airflow trigerer", "Airflow's CLI does not accept"),
     ],
 )
 def test_the_shell_check_reports_what_would_not_work(
@@ -762,3 +779,18 @@ def test_the_shell_check_reports_what_would_not_work(
     block = doc_blocks.Block(ROOT / "synthetic.md", 1, "bash", None, line + "\n")
     errors = [e for cmd in shell_commands(block) for e in check_command(cmd, monkeypatch)]
     assert any(reported in e for e in errors), errors
+
+
+@pytest.mark.parametrize(
+    ("argv", "checked"),
+    [
+        (["airflow", "triggerer", "--capacity", "N"], ["airflow", "triggerer"]),
+        (["airflow", "dags", "test", "DAG_ID"], ["airflow", "dags", "test"]),
+        (["python", "PLACEHOLDER", "MODE"], ["python"]),
+        (["make", "pytest"], ["make", "pytest"]),
+    ],
+)
+def test_an_inline_template_is_checked_up_to_its_first_placeholder(
+    argv: list[str], checked: list[str]
+) -> None:
+    assert _up_to_placeholder(argv) == checked
