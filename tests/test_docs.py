@@ -57,18 +57,11 @@ def docs_world(
     return server
 
 
-@pytest.mark.parametrize("page", markdown_pages(), ids=lambda p: p.name)
-def test_python_blocks_in_docs_compile_resolve_and_run(
+@pytest.mark.parametrize("page", [*markdown_pages(), *docstring_pages()], ids=lambda p: p.name)
+def test_python_examples_compile_resolve_and_run(
     page: Page, docs_world: PartnerOSStandIn, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    check_page(page, request, tmp_path)
-    assert docs_world.sign_ins == docs_world.sign_outs, "an example left a PartnerOS session signed in"
-
-
-@pytest.mark.parametrize("page", docstring_pages(), ids=lambda p: p.name)
-def test_docstring_examples_compile_resolve_and_run(
-    page: Page, docs_world: PartnerOSStandIn, request: pytest.FixtureRequest, tmp_path: Path
-) -> None:
+    """A docs page's python blocks, or one module's docstring examples."""
     check_page(page, request, tmp_path)
     assert docs_world.sign_ins == docs_world.sign_outs, "an example left a PartnerOS session signed in"
 
