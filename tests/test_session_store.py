@@ -103,7 +103,7 @@ def test_parallel_task_processes_on_one_host_sign_in_once(
     assert len(results) == n
     assert failures(results) == []
     assert standin.sign_ins == 1
-    assert rate_limited_sign_ins(standin) == 0
+    assert standin.sign_in_rate_limited == 0
     assert sum(r["sign_ins"] for r in results) == 1
     assert all(r["shared"] for r in results)
     # The last task out signed the session out: nothing is left alive on the server.
@@ -133,7 +133,7 @@ def test_a_wrong_password_is_tried_once_for_all_tasks_starting_together(
 
     assert {r["error_class"] for r in results} == {"PartnerOSInvalidCredentialsError"}
     assert standin.sign_in_attempts == 1
-    assert rate_limited_sign_ins(standin) == 0
+    assert standin.sign_in_rate_limited == 0
     assert all("wrong-Passw0rd" not in r["message"] for r in results)
 
 
@@ -155,7 +155,7 @@ def test_rotation_under_load_signs_in_about_once_per_max_age_and_signs_out_every
     elapsed = time.monotonic() - started
 
     assert failures(results) == []
-    assert rate_limited_sign_ins(standin) == 0
+    assert standin.sign_in_rate_limited == 0
     # One sign-in per max_age (plus the first), never one per task.
     assert 2 <= standin.sign_ins <= elapsed / max_age + 2
     assert standin.sign_ins < len(results) / 4
@@ -202,7 +202,7 @@ def test_a_task_killed_while_signing_in_does_not_block_the_others(
     first.wait()
 
     assert failures(results) == []
-    assert rate_limited_sign_ins(standin) == 0
+    assert standin.sign_in_rate_limited == 0
     # The killed task's sign-in may still have created a session nobody holds (the server answers a
     # dead client): at most that one is left, and the others' shared session was signed out.
     assert standin.sign_ins <= 2
@@ -455,7 +455,7 @@ def test_sixteen_threads_through_one_hook_sign_in_once(
 
     assert errors == []
     assert standin.sign_ins == 1
-    assert rate_limited_sign_ins(standin) == 0
+    assert standin.sign_in_rate_limited == 0
     assert standin.requests["POST /api/partners/{id}/analyze"] == 48
 
 
@@ -476,4 +476,4 @@ def test_a_session_revoked_under_sixteen_threads_is_renewed_once(
 
     assert errors == []
     assert standin.sign_ins == 2
-    assert rate_limited_sign_ins(standin) == 0
+    assert standin.sign_in_rate_limited == 0
