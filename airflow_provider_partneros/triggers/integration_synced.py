@@ -54,6 +54,9 @@ SIGN_IN_RETRY_FLOOR = 10.0
 IP, shared by every task and trigger on the host, so a refused sign-in is never retried every poll."""
 URI_SCHEME = "partneros"
 
+_sleep = asyncio.sleep
+"""Every wait of the loop goes through here (the clock seam for tests)."""
+
 
 def integration_synced_uri(connection_id: str, partneros_conn_id: str = DEFAULT_CONN_ID) -> str:
     """``partneros://<airflow conn id>/integrations/<connection id>/synced``, both parts percent-encoded.
@@ -199,12 +202,11 @@ class IntegrationSyncedTrigger(BaseEventTrigger):
                             yield TriggerEvent(self._payload(document, synced, previous))  # type: ignore[no-untyped-call]
                             # Resumed: the triggerer queued the event. Give it time to hand it over
                             # before saving the mark (a crash in between repeats, never loses, it).
-                            grace = min(DELIVERY_GRACE, self.poke_interval)
-                            await asyncio.sleep(grace)
+                            await _sleep(DELIVERY_GRACE)
                             await store.save(synced)
-                            await asyncio.sleep(self.poke_interval - grace)
+                            await _sleep(max(self.poke_interval - DELIVERY_GRACE, 0.0))
                             continue
-                    await asyncio.sleep(self.poke_interval)
+                    await _sleep(self.poke_interval)
 
     def _payload(self, document: Mapping[str, Any], synced: str, previous: str | None) -> dict[str, Any]:
         return {
@@ -232,10 +234,10 @@ class IntegrationSyncedTrigger(BaseEventTrigger):
             if err.endpoint == SIGN_IN_PATH:
                 delay = max(delay, SIGN_IN_RETRY_FLOOR)
         self._note_problem(*problem, next_in=delay)
-        await asyncio.sleep(delay)
+        await _sleep(delay)
 
     def _note_problem(self, key: str, message: str, next_in: float | None = None) -> None:
-        when = f" Next poll in {next_in:.0f} s." if next_in is not None else ""
+        when = f" Next poll in {next_in:.3g} s." if next_in is not None else ""
         if key != self._problem:
             self._problem = key
             self.log.warning(
@@ -250,9 +252,7 @@ class IntegrationSyncedTrigger(BaseEventTrigger):
 
     def _note_recovered(self) -> None:
         if self._problem is not None:
-            self.log.info(
-                "Integration %s is %r again (was: %s).", self.connection_id, HEALTHY_STATUS, self._problem
-            )
+            self.log.info("Integration %s is healthy again (was: %s).", self.connection_id, self._problem)
             self._problem = None
 
 
