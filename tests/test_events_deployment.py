@@ -40,6 +40,7 @@ T0 = "2026-11-30T08:00:00.000Z"
 T1 = "2026-11-30T09:00:00.000Z"
 T2 = "2026-11-30T10:00:00.000Z"
 T3 = "2026-11-30T11:00:00.000Z"
+T4 = "2026-11-30T12:00:00.000Z"
 
 
 def example_dag_source() -> str:
@@ -129,30 +130,33 @@ def test_asset_scheduled_dag_runs_once_per_sync_across_a_triggerer_crash_and_a_r
             assert f"salesforce integration {CID} synced at {synced}" in log, log[-2000:]
         print(f"two syncs, two runs after {time.monotonic() - started:.0f} s")
 
-        # Triggerer crash and restart: the watcher starts from the top, reads its mark, fires nothing.
-        polls_before = standin.requests[STATUS_KEY]
+        # Triggerer crash and restart: the watcher starts from the top and reads its mark back, so the
+        # two syncs are not reported again, and a sync made while the triggerer was down is, once.
         killed = airflow.kill_component("triggerer")
         assert len(killed) >= 2, "the triggerer and its trigger runner"
+        polls_while_down = standin.requests[STATUS_KEY]
+        standin.set_integration(CID, last_sync_at=T3)
         airflow.restart_component("triggerer")
-        wait_for(
-            "restarted watcher polling",
-            lambda: standin.requests[STATUS_KEY] >= polls_before + 4,
-            airflow,
-            timeout=120,
+        wait_for("run 3 finished", lambda: len(seen.finished_runs()) == 3, airflow, timeout=120)
+        assert standin.requests[STATUS_KEY] > polls_while_down, "polled by the restarted triggerer"
+        wait_for(f"mark {T3} saved", lambda: T3 in str(seen.mark()), airflow)
+        polls_before = standin.requests[STATUS_KEY]
+        wait_for("more polls", lambda: standin.requests[STATUS_KEY] >= polls_before + 3, airflow)
+        assert [e["extra"]["payload"]["last_sync_at"] for e in seen.events()] == [T1, T2, T3]
+        assert len(seen.runs()) == 3, "no extra run after the restart"
+        print(
+            f"triggerer restarted, one run for the sync made while down; {time.monotonic() - started:.0f} s"
         )
-        assert len(seen.events()) == 2, "no extra asset event after the restart"
-        assert len(seen.runs()) == 2, "no extra run after the restart"
-        print(f"restarted triggerer, no extra run, after {time.monotonic() - started:.0f} s")
 
         # reauth_required for a while: no run, no crash loop, no sign-in storm, and the log says what to do.
         sign_ins_before = standin.sign_in_attempts
         polls_before = standin.requests[STATUS_KEY]
-        standin.set_integration(CID, status="reauth_required", last_sync_at=T3)
+        standin.set_integration(CID, status="reauth_required", last_sync_at=T4)
         wait_for(
             "polls while reauth_required", lambda: standin.requests[STATUS_KEY] >= polls_before + 5, airflow
         )
-        assert len(seen.events()) == 2
-        assert len(seen.runs()) == 2
+        assert len(seen.events()) == 3
+        assert len(seen.runs()) == 3
         assert standin.sign_in_attempts - sign_ins_before <= 1
         restarted_log = airflow.component_output("triggerer")
         assert "'reauth_required'" in restarted_log
@@ -161,11 +165,11 @@ def test_asset_scheduled_dag_runs_once_per_sync_across_a_triggerer_crash_and_a_r
 
         # Healthy again with that new sync: exactly one more run.
         standin.set_integration(CID, status="active")
-        wait_for("run 3 finished", lambda: len(seen.finished_runs()) == 3, airflow)
-        time.sleep(6)  # a repeat would come one poll (2 s) or one delivery grace (5 s) later
-        events = seen.events()
-        assert [e["extra"]["payload"]["last_sync_at"] for e in events] == [T1, T2, T3]
-        assert len(seen.runs()) == 3
+        wait_for("run 4 finished", lambda: len(seen.finished_runs()) == 4, airflow)
+        polls_before = standin.requests[STATUS_KEY]
+        wait_for("more polls", lambda: standin.requests[STATUS_KEY] >= polls_before + 4, airflow)
+        assert [e["extra"]["payload"]["last_sync_at"] for e in seen.events()] == [T1, T2, T3, T4]
+        assert len(seen.runs()) == 4
         assert {r["state"] for r in seen.runs()} == {"success"}
 
         everything = airflow.output(tail=10**7) + airflow.component_output("triggerer")
