@@ -395,6 +395,25 @@ def test_crash_between_event_and_saved_mark_repeats_the_event(
     run(body)
 
 
+def test_a_baseline_taken_before_the_first_sync_is_stored_and_the_first_sync_reported(
+    standin: PartnerOSStandIn, conn: str
+) -> None:
+    standin.set_integration(CID, last_sync_at=None)
+    store = MemoryAssetStateStore()
+
+    async def body() -> None:
+        first = new_trigger(store)
+        async with Watch(first):
+            await polls(standin, 2)
+        standin.set_integration(CID, last_sync_at=T1)  # the first sync ever, while stopped
+        async with Watch(rebuilt(first, store)) as again:
+            await wait_until(lambda: len(again.events) == 1)
+            await polls(standin, 5)
+        assert [(e["last_sync_at"], e["previous_sync_at"]) for e in again.events] == [(T1, None)]
+
+    run(body)
+
+
 def test_the_store_exists_from_airflow_3_3_on() -> None:
     """Why 3.2 needs its own path: its ``BaseEventTrigger`` has no ``asset_state_store`` at all."""
     from importlib.metadata import version

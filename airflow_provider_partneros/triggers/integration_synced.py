@@ -43,6 +43,8 @@ HEALTHY_STATUS = "active"
 """The one status in which a new ``lastSyncAt`` is reported (a failing integration did not sync)."""
 MARK_KEY = "partneros_last_reported_sync_at"
 """Asset state store key (Airflow 3.3+) holding the ``lastSyncAt`` of the last event yielded."""
+NEVER_SYNCED = ""
+"""The stored mark of a baseline taken while the integration had never synced (the store refuses None)."""
 DELIVERY_GRACE = 5.0
 """Seconds between yielding an event and saving its mark. The triggerer hands events to its
 supervisor about once a second; the mark is saved after that, so a crash in between repeats the
@@ -156,7 +158,14 @@ class IntegrationSyncedTrigger(BaseEventTrigger):
                     if not mark_known:
                         loaded = await store.load()
                         if isinstance(loaded, str):  # a mark saved by an earlier run of this watcher
-                            mark, mark_known = loaded, True
+                            mark, mark_known = loaded or None, True
+                            self.log.info(
+                                "Watching integration %s: last reported sync %s (from the asset state "
+                                "store); each later sync while %r yields one event.",
+                                self.connection_id,
+                                mark,
+                                HEALTHY_STATUS,
+                            )
                     try:
                         document = await session.get_integration_status(self.connection_id)
                     except PartnerOSError as err:
@@ -165,7 +174,8 @@ class IntegrationSyncedTrigger(BaseEventTrigger):
                             break  # reload the connection: the password may have been fixed meanwhile
                         continue
                     except Exception as err:  # never end the watcher: the triggerer would restart it at once
-                        self.log.exception("Unexpected error polling PartnerOS; polling goes on.")
+                        if _describe(err)[0] != self._problem:
+                            self.log.exception("Unexpected error polling PartnerOS; polling goes on.")
                         await self._failed(_describe(err), err)
                         continue
                     self._failures = 0
@@ -185,7 +195,7 @@ class IntegrationSyncedTrigger(BaseEventTrigger):
                             synced,
                             HEALTHY_STATUS,
                         )
-                        await store.save(synced)
+                        await store.save(synced or NEVER_SYNCED)
                     status = document.get("status")
                     if status != HEALTHY_STATUS:
                         self._note_problem(*_unhealthy(self.connection_id, document))
