@@ -153,70 +153,77 @@ class IntegrationSyncedTrigger(BaseEventTrigger):
             except Exception as err:  # a missing or unusable Airflow connection: fixable while we wait
                 await self._failed(_describe(err), err)
                 continue
-            async with shared_session(settings, self.log) as session:
-                while True:
-                    if not mark_known:
-                        loaded = await store.load()
-                        if isinstance(loaded, str):  # a mark saved by an earlier run of this watcher
-                            mark, mark_known = loaded or None, True
-                            self.log.info(
-                                "Watching integration %s: last reported sync %s (from the asset state "
-                                "store); each later sync while %r yields one event.",
-                                self.connection_id,
-                                mark,
-                                HEALTHY_STATUS,
-                            )
-                    try:
-                        document = await session.get_integration_status(self.connection_id)
-                    except PartnerOSError as err:
-                        await self._failed(_describe(err), err)
-                        if isinstance(err, (PartnerOSInvalidCredentialsError, PartnerOSConfigError)):
-                            break  # reload the connection: the password may have been fixed meanwhile
-                        continue
-                    except Exception as err:  # never end the watcher: the triggerer would restart it at once
-                        if _describe(err)[0] != self._problem:
-                            self.log.exception("Unexpected error polling PartnerOS; polling goes on.")
-                        await self._failed(_describe(err), err)
-                        continue
-                    self._failures = 0
-                    synced_raw = document.get("lastSyncAt")
-                    synced = (
-                        synced_raw
-                        if isinstance(synced_raw, str) and parse_api_timestamp(synced_raw)
-                        else None
-                    )
-                    if not mark_known:
-                        # First look with no stored mark: the current sync is the baseline, not news.
-                        mark, mark_known = synced, True
-                        self.log.info(
-                            "Watching integration %s: baseline lastSyncAt %s; each later sync while %r "
-                            "yields one event.",
-                            self.connection_id,
-                            synced,
-                            HEALTHY_STATUS,
+            try:
+                async with shared_session(settings, self.log) as session:
+                    while True:
+                        if not mark_known:
+                            loaded = await store.load()
+                            if isinstance(loaded, str):  # a mark saved by an earlier run of this watcher
+                                mark, mark_known = loaded or None, True
+                                self.log.info(
+                                    "Watching integration %s: last reported sync %s (from the asset state "
+                                    "store); each later sync while %r yields one event.",
+                                    self.connection_id,
+                                    mark,
+                                    HEALTHY_STATUS,
+                                )
+                        try:
+                            document = await session.get_integration_status(self.connection_id)
+                        except PartnerOSError as err:
+                            await self._failed(_describe(err), err)
+                            if isinstance(err, (PartnerOSInvalidCredentialsError, PartnerOSConfigError)):
+                                break  # reload the connection: the password may have been fixed meanwhile
+                            continue
+                        except (
+                            Exception
+                        ) as err:  # never end the watcher: the triggerer would restart it at once
+                            if _describe(err)[0] != self._problem:
+                                self.log.exception("Unexpected error polling PartnerOS; polling goes on.")
+                            await self._failed(_describe(err), err)
+                            continue
+                        self._failures = 0
+                        synced_raw = document.get("lastSyncAt")
+                        synced = (
+                            synced_raw
+                            if isinstance(synced_raw, str) and parse_api_timestamp(synced_raw)
+                            else None
                         )
-                        await store.save(synced or NEVER_SYNCED)
-                    status = document.get("status")
-                    if status != HEALTHY_STATUS:
-                        self._note_problem(*_unhealthy(self.connection_id, document))
-                    else:
-                        self._note_recovered()
-                        if synced is not None and _later(synced, mark):
-                            previous, mark = mark, synced
+                        if not mark_known:
+                            # First look with no stored mark: the current sync is the baseline, not news.
+                            mark, mark_known = synced, True
                             self.log.info(
-                                "Integration %s synced at %s (previous %s): yielding an event.",
+                                "Watching integration %s: baseline lastSyncAt %s; each later sync while %r "
+                                "yields one event.",
                                 self.connection_id,
                                 synced,
-                                previous,
+                                HEALTHY_STATUS,
                             )
-                            yield TriggerEvent(self._payload(document, synced, previous))  # type: ignore[no-untyped-call]
-                            # Resumed: the triggerer queued the event. Give it time to hand it over
-                            # before saving the mark (a crash in between repeats, never loses, it).
-                            await _sleep(DELIVERY_GRACE)
-                            await store.save(synced)
-                            await _sleep(max(self.poke_interval - DELIVERY_GRACE, 0.0))
-                            continue
-                    await _sleep(self.poke_interval)
+                            await store.save(synced or NEVER_SYNCED)
+                        status = document.get("status")
+                        if status != HEALTHY_STATUS:
+                            self._note_problem(*_unhealthy(self.connection_id, document))
+                        else:
+                            self._note_recovered()
+                            if synced is not None and _later(synced, mark):
+                                previous, mark = mark, synced
+                                self.log.info(
+                                    "Integration %s synced at %s (previous %s): yielding an event.",
+                                    self.connection_id,
+                                    synced,
+                                    previous,
+                                )
+                                yield TriggerEvent(self._payload(document, synced, previous))  # type: ignore[no-untyped-call]
+                                # Resumed: the triggerer queued the event. Give it time to hand it over
+                                # before saving the mark (a crash in between repeats, never loses, it).
+                                await _sleep(DELIVERY_GRACE)
+                                await store.save(synced)
+                                await _sleep(max(self.poke_interval - DELIVERY_GRACE, 0.0))
+                                continue
+                        await _sleep(self.poke_interval)
+            except Exception as err:  # e.g. the session's own clean-up: still never end the watcher
+                if _describe(err)[0] != self._problem:
+                    self.log.exception("Unexpected error around the PartnerOS session; polling goes on.")
+                await self._failed(_describe(err), err)
 
     def _payload(self, document: Mapping[str, Any], synced: str, previous: str | None) -> dict[str, Any]:
         return {
