@@ -117,12 +117,10 @@ class AirflowDeployment:
 
     def stop(self, grace: float = 20.0) -> None:
         """SIGTERM the deployment's process group, then SIGKILL what is left of it."""
-        for extra in self.restarted:
-            _stop_group(extra, grace)
-        self.restarted = []
-        for log in self._restart_logs:
-            log.close()
-        self._restart_logs = []
+        restarted, self.restarted = self.restarted, []
+        for extra in restarted:  # signalled first, so they shut down while standalone does
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(extra.pid, signal.SIGTERM)
         process, self.process = self.process, None
         if process is not None and process.poll() is None:
             pgid = process.pid  # start_new_session: the leader's pid is the group id
@@ -140,6 +138,11 @@ class AirflowDeployment:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pgid, sig)
                     time.sleep(0.5)
+        for extra in restarted:
+            _stop_group(extra, grace)
+        for log in self._restart_logs:
+            log.close()
+        self._restart_logs = []
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
