@@ -246,6 +246,7 @@ def test_server_errors_and_unknown_connection_do_not_end_the_watcher(
         assert len(warnings) == 2, warnings  # one for the 503s, one for the 404
         assert "503" in warnings[0] or "unavailable" in warnings[0].lower()
         assert "Next poll in" in warnings[0]
+        assert "task" not in warnings[0], "a watcher has no task to retry"
 
     standin.add_organization("org_elsewhere", "Elsewhere")
     run(body)

@@ -345,7 +345,8 @@ def _unhealthy(connection_id: str, document: Mapping[str, Any]) -> tuple[str, st
 def _describe(err: BaseException) -> tuple[str, str]:
     """A key that changes only when the kind of trouble does, and the text that says what to do."""
     if isinstance(err, PartnerOSError):
-        return f"{type(err).__name__}:{err.status}", err.message
+        # The messages are written for tasks; a watcher has no task to retry, it polls on.
+        return f"{type(err).__name__}:{err.status}", err.message.replace("; the task will retry.", ".")
     return type(err).__name__, f"{type(err).__name__}: {err}. Check the Airflow connection and the network."
 
 
