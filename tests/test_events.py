@@ -275,6 +275,33 @@ def test_backoff_doubles_while_failing_and_honours_a_429_delay(
     run(body)
 
 
+def test_a_rate_limited_sign_in_waits_for_the_servers_delay(
+    standin: PartnerOSStandIn, conn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[float] = []
+
+    async def recording_sleep(seconds: float) -> None:  # the clock seam: record what was asked, skip it
+        asked.append(seconds)
+        await asyncio.sleep(0.001)
+
+    monkeypatch.setattr(integration_synced, "_sleep", recording_sleep)
+    # No in-call retry; no host session store, whose own 2 s reuse of a failure runs on the real clock.
+    extra = {"max_retries": 0, "session_sharing": False}
+    monkeypatch.setenv("AIRFLOW_CONN_PARTNEROS_DEFAULT", standin.connection_json(extra=extra))
+    standin.inject(Fault.rate_limited(30, "/api/auth/sign-in/email", times=1))
+
+    async def body() -> None:
+        async with Watch(new_trigger(poke_interval=1.0)):
+            await wait_until(lambda: standin.requests[STATUS_KEY] >= 2)
+        # The server's 30 s first; never less until signed in (the session reuses the refusal for a
+        # moment of real time, which the skipped sleeps make last several tries); then as usual.
+        first_poll = asked.index(1.0)
+        assert asked[0] == 30.0, asked
+        assert all(delay >= 30.0 for delay in asked[:first_poll]), asked
+
+    run(body)
+
+
 @pytest.mark.parametrize("session_sharing", [True, False], ids=["host-session-store", "no-store"])
 def test_refused_sign_in_is_not_retried_every_poll(
     standin: PartnerOSStandIn, conn: str, monkeypatch: pytest.MonkeyPatch, session_sharing: bool
