@@ -201,7 +201,7 @@ class IntegrationSyncedTrigger(BaseEventTrigger):
                             await store.save(synced or NEVER_SYNCED)
                         status = document.get("status")
                         if status != HEALTHY_STATUS:
-                            self._note_problem(*_unhealthy(self.connection_id, document))
+                            self._note_problem(*_unhealthy(document))
                         else:
                             self._note_recovered()
                             if synced is not None and _later(synced, mark):
@@ -281,7 +281,8 @@ class _MarkStore:
 
     Airflow 3.3+ injects ``asset_state_store`` (an ``AssetStateStoreAccessors`` over the watched assets)
     before ``run()``; 3.2 has none, and then the mark lives only as long as the generator. A store that
-    fails is retried at the next poll and never stops the watcher.
+    fails is logged once and never stops the watcher: the mark is then kept in memory only (a failed
+    read means a baseline poll, as on 3.2).
     """
 
     def __init__(self, trigger: IntegrationSyncedTrigger) -> None:
@@ -330,7 +331,7 @@ def _later(synced: str, mark: str | None) -> bool:
     return now is not None and (before is None or now > before)
 
 
-def _unhealthy(connection_id: str, document: Mapping[str, Any]) -> tuple[str, str]:
+def _unhealthy(document: Mapping[str, Any]) -> tuple[str, str]:
     status = document.get("status")
     if not isinstance(status, str):
         return (
