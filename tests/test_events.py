@@ -458,6 +458,37 @@ def test_the_store_exists_from_airflow_3_3_on() -> None:
     assert has_store == (Version(version("apache-airflow")) >= Version("3.3.0"))
 
 
+class BrokenAssetStateStore(MemoryAssetStateStore):
+    """A store whose every call fails (the supervisor channel broke, the DB is down...)."""
+
+    async def aget(self, key: str, default: Any = None) -> Any:
+        raise RuntimeError("store unavailable")
+
+    async def aset(self, key: str, value: Any) -> None:
+        raise RuntimeError("store unavailable")
+
+
+def test_a_failing_store_is_logged_once_and_the_watcher_goes_on_in_memory(
+    standin: PartnerOSStandIn, conn: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="test_events.watcher")
+
+    async def body() -> None:
+        async with Watch(new_trigger(BrokenAssetStateStore())) as watch:
+            await polls(standin, 2)
+            assert watch.events == [], "an unreadable store means a baseline poll, as on Airflow 3.2"
+            standin.set_integration(CID, last_sync_at=T1)
+            await wait_until(lambda: len(watch.events) == 1)
+            standin.set_integration(CID, last_sync_at=T2)
+            await wait_until(lambda: len(watch.events) == 2)
+            await polls(standin, 3)
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1, warnings
+        assert "asset state store" in warnings[0]
+
+    run(body)
+
+
 def test_without_a_store_the_first_poll_after_a_restart_is_a_new_baseline(
     standin: PartnerOSStandIn, conn: str
 ) -> None:
