@@ -60,7 +60,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "PartnerOS",
-                "python-modules": ["airflow_provider_partneros.triggers.integration"],
+                "python-modules": [
+                    "airflow_provider_partneros.triggers.integration",
+                    "airflow_provider_partneros.triggers.integration_synced",
+                ],
             }
         ],
         "config": {
