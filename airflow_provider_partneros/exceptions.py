@@ -14,6 +14,8 @@ cookie or token: messages are built only from status codes, the service's error 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 
@@ -116,9 +118,11 @@ class PartnerOSBatchFatalError(PartnerOSFatalError):
     The others' results are in the task's XCom; ``failures`` maps each failed id to its error.
     """
 
-    def __init__(self, message: str, *, failures: dict[str, object] | None = None, **kwargs: object) -> None:
+    def __init__(
+        self, message: str, *, failures: Mapping[str, object] | None = None, **kwargs: object
+    ) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
-        self.failures = failures or {}
+        self.failures = dict(failures or {})
 
 
 # --- retryable: Airflow's retries can help ---------------------------------------------------------
@@ -151,9 +155,11 @@ class PartnerOSBatchError(PartnerOSError):
     only the failed partners); ``failures`` maps each failed id to its error.
     """
 
-    def __init__(self, message: str, *, failures: dict[str, object] | None = None, **kwargs: object) -> None:
+    def __init__(
+        self, message: str, *, failures: Mapping[str, object] | None = None, **kwargs: object
+    ) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
-        self.failures = failures or {}
+        self.failures = dict(failures or {})
 
 
 __all__ = [
