@@ -34,7 +34,7 @@ from airflow_provider_partneros.operators.partneros import (
 )
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.sdk import Context, XComArg
 
 STATE_KEY = "partneros_analyze_partners"
 """``task_state_store`` key of the index; the enrichments sit in ``STATE_KEY:0``, ``STATE_KEY:1``, ..."""
@@ -45,8 +45,9 @@ STATE_CHUNK_BYTES = 60_000
 class AnalyzePartnersOperator(BasePartnerOSOperator):
     """AI-enrich a list of partners in one task (``POST /api/partners/{id}/analyze`` for each).
 
-    :param partner_ids: the partners' ids (templated): a list, or an upstream task's output (XCom list).
-        An id given twice is enriched once.
+    :param partner_ids: the partners' ids (templated): a list, an upstream task's output (XCom list), or
+        a template that renders to a list (with ``render_template_as_native_obj=True`` on the DAG). An id
+        given twice is enriched once.
     :param max_concurrency: enrichments in flight at once (1-64, default 8), all through one session.
 
     Every partner is tried, whatever happens to the others. A 429 pauses the whole batch for the
@@ -68,7 +69,7 @@ class AnalyzePartnersOperator(BasePartnerOSOperator):
     def __init__(
         self,
         *,
-        partner_ids: Sequence[str],
+        partner_ids: Sequence[str] | XComArg | str,
         max_concurrency: int = _batch.DEFAULT_MAX_CONCURRENCY,
         **kwargs: Any,
     ) -> None:
@@ -91,7 +92,7 @@ class AnalyzePartnersOperator(BasePartnerOSOperator):
         _check_partner_ids(self.partner_ids)
 
     def call(self, hook: PartnerOSHook, context: Context) -> Any:
-        ids = _batch.unique(self.partner_ids)
+        ids = _batch.unique(cast("Sequence[str]", self.partner_ids))
         store = cast("dict[str, Any]", context).get("task_state_store")
         wanted = set(ids)
         previous = {pid: value for pid, value in _load(store).items() if pid in wanted}
