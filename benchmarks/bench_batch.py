@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -49,9 +48,8 @@ def _threads(control_port: int, n: int, delay: float, concurrency: int) -> dict[
     hook = PartnerOSHook()
     hook.settings  # noqa: B018 - the connection lookup is not part of the figure
     probe = c.ServerProbe(control_port)
-    with c.timed() as t:
-        with hook:
-            batch = hook.analyze_partners(ids, max_concurrency=concurrency)
+    with c.timed() as t, hook:
+        batch = hook.analyze_partners(ids, max_concurrency=concurrency)
     return {
         "mode": "threads",
         "wall": t["wall"],
@@ -99,22 +97,22 @@ def _async(control_port: int, n: int, delay: float, concurrency: int) -> dict[st
 
 # --- the real deployment -------------------------------------------------------------------------------
 
-_MAPPED_DAG = '''
+_MAPPED_DAG = """
 from datetime import datetime, timezone
 from airflow.sdk import DAG
 from airflow_provider_partneros.operators import AnalyzePartnerOperator
 
 with DAG("bench_enrich_mapped", schedule=None, start_date=datetime(2026, 1, 1, tzinfo=timezone.utc)):
     AnalyzePartnerOperator.partial(task_id="analyze").expand(partner_id={ids})
-'''
-_BATCH_DAG = '''
+"""
+_BATCH_DAG = """
 from datetime import datetime, timezone
 from airflow.sdk import DAG
 from airflow_provider_partneros.operators import AnalyzePartnersOperator
 
 with DAG("bench_enrich_batch", schedule=None, start_date=datetime(2026, 1, 1, tzinfo=timezone.utc)):
     AnalyzePartnersOperator(task_id="analyze", partner_ids={ids}, max_concurrency={concurrency})
-'''
+"""
 
 
 def _tree_cpu(root: int) -> float:
@@ -144,7 +142,9 @@ def _tree_cpu(root: int) -> float:
     return sum(stats[pid][1] for pid in tree if pid in stats)
 
 
-def _deployment(control_port: int, n: int, delay: float, concurrency: int, parallelism: int) -> dict[str, Any]:
+def _deployment(
+    control_port: int, n: int, delay: float, concurrency: int, parallelism: int
+) -> dict[str, Any]:
     sys.path.insert(0, str(c.REPO / "tests"))
     from deployment_harness import AirflowDeployment
 

@@ -4,7 +4,9 @@
     python benchmarks/run.py --quick    # every benchmark at tiny sizes, as a smoke run (~30 s)
     python benchmarks/run.py --only 1,3 # some of them
 
-Benchmarks (issue 6): 1 sign-ins, 2 triggerer scale, 3 DAG-parse cost, 4 call overhead, 5 streaming.
+Benchmarks (issue 6): 1 sign-ins, 2 triggerer scale, 3 DAG-parse cost, 4 call overhead, 5 streaming;
+(issue 15) 6 batch enrichment: threads vs asyncio, and 200 mapped tasks vs one batch task on a real
+scheduler (``airflow standalone``; several minutes on its own: ``--only 6``).
 Each figure is measured against the PartnerOS stand-in (in its own process) with its baseline
 measured in the same run, and reported as a ratio. See docs/benchmarks.md for how to read them.
 Benchmarks are not tests: a missed goal is reported, not failed; the exit code is non-zero only when
@@ -27,6 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as c
+import bench_batch
 import bench_import
 import bench_overhead
 import bench_signins
@@ -42,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one worker process: a smoke run")
-    parser.add_argument("--only", default="1,2,3,4,5", help="comma-separated benchmark numbers")
+    parser.add_argument("--only", default="1,2,3,4,5,6", help="comma-separated benchmark numbers")
     args = parser.parse_args(argv)
     only = {x.strip() for x in args.only.split(",") if x.strip()}
     quick: bool = args.quick
@@ -61,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         plans.append(("4", bench_overhead.jobs(quick), bench_overhead.rows))
     if "5" in only:
         plans.append(("5", bench_streaming.jobs(quick), lambda r: bench_streaming.rows(r, quick)))
+    if "6" in only:
+        plans.append(("6", bench_batch.jobs(quick), bench_batch.rows))
     if "1" in only:
         if have_sensor:
             plans.append(("1", bench_signins.jobs(quick), bench_signins.rows))
@@ -115,6 +120,22 @@ def main(argv: list[str] | None = None) -> int:
                         rows.append(_failed(group, "benchmark", err))
                         continue
                     rows += _safe_rows(group, to_rows, results, errors)
+
+    if "6" in only:
+        # A real deployment (scheduler, api-server, workers): its own stand-in process, own worker.
+        with c.StandIn(rate_limit=True) as server:
+            try:
+                result = c.run_worker(
+                    "bench_batch",
+                    "deployment",
+                    {"control_port": server.control_port, **bench_batch.deployment_args(quick)},
+                    env={"BENCH_WORKER_TIMEOUT": "3000"},
+                    timeout=3000,
+                )
+                rows += _safe_rows("6", lambda r: bench_batch.deployment_rows(r[0]), [result], errors)
+            except Exception as err:
+                errors.append(f"6 deployment: {err}")
+                rows.append(_failed("6", "mapped vs batch on a real scheduler", err))
 
     rows.sort(key=lambda r: r.group)
     elapsed = time.perf_counter() - started
