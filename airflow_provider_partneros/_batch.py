@@ -115,9 +115,9 @@ def run_batch(
 
     :param abort_on: errors that would repeat for every item (e.g. refused credentials): after one,
         no new item starts; the ones not started are recorded as "not attempted" with that error.
-    :param warm_up: run the first item alone before fanning out, so the session it opens (sign-in)
-        is reused by every worker instead of all workers signing in at once, and an ``abort_on``
-        error costs one call, not ``max_concurrency``.
+    :param warm_up: run the first item alone before fanning out: the session exists before the
+        workers start, and an ``abort_on`` error (e.g. refused credentials) costs one call, not
+        ``max_concurrency``.
     :param on_done: called (from the calling thread) after each item, e.g. for progress logs.
     """
     if not 1 <= max_concurrency <= MAX_CONCURRENCY:

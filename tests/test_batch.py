@@ -161,6 +161,17 @@ def test_hook_batch_outcomes_per_partner_with_scripted_faults(standin: PartnerOS
     assert standin.sign_ins == 1
 
 
+def test_a_session_refused_mid_batch_is_renewed_once_for_every_worker(standin: PartnerOSStandIn) -> None:
+    standin.inject(Fault.unauthorized("/api/partners/batch-100/analyze"))
+
+    with PartnerOSHook() as hook:
+        batch = hook.analyze_partners(IDS, max_concurrency=16)
+
+    assert batch.ok
+    assert standin.sign_ins == standin.sign_in_attempts == 2
+    assert analyze_requests(standin)["batch-100"] == 2
+
+
 def test_a_429_pauses_every_worker_for_the_servers_delay(standin: PartnerOSStandIn) -> None:
     delay = 3
     standin.analyze_delay = 0.02

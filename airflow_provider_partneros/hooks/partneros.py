@@ -385,14 +385,26 @@ class PartnerOSHook(BaseHook):
             exc.PartnerOSTLSError,
             exc.PartnerOSRedirectError,
         )
+        ids = _batch.unique(partner_ids)
+        self.reserve_connections(max_concurrency)
         gate = _batch.RateGate()
+        finished = [0, 0]  # done, failed
+        every = max(1, len(ids) // 10)
 
         def analyze(partner_id: str) -> dict[str, Any]:
             request = protocol.analyze_partner_request(self.settings, partner_id)
             reply = self._run(_batch.gated(protocol.call_flow(self.settings, request), gate))
             return protocol.require_object(request, protocol.parse_json(request, reply), "partner")
 
-        return _batch.run_batch(partner_ids, analyze, max_concurrency=max_concurrency, abort_on=abort_on)
+        def progress(partner_id: str, result: object, error: _batch.ItemError | None) -> None:
+            finished[0] += 1
+            finished[1] += error is not None
+            if finished[0] % every == 0 or finished[0] == len(ids):
+                self.log.info("Analyzed %d of %d partners (%d failed).", finished[0], len(ids), finished[1])
+
+        return _batch.run_batch(
+            ids, analyze, max_concurrency=max_concurrency, abort_on=abort_on, on_done=progress
+        )
 
     # --- the transport -----------------------------------------------------------------------------
 
