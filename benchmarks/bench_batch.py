@@ -207,10 +207,9 @@ def _deployment(
             cpu = _delta(_tree_cpu(root), cpu0)
             run = airflow.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
             wall = _seconds(run["end_date"]) - _seconds(run["start_date"])
-            tis = airflow.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=1000")
             durations = [
                 _seconds(ti["end_date"]) - _seconds(ti["start_date"])
-                for ti in tis["task_instances"]
+                for ti in _task_instances(airflow, dag_id, run_id)
                 if ti.get("start_date") and ti.get("end_date")
             ]
             out[label] = {
@@ -238,6 +237,17 @@ def _wait(airflow: Any, dag_id: str, run_id: str, timeout: float = 1800, every: 
             if state in ("success", "failed"):
                 return str(state)
     raise TimeoutError(f"run {run_id} of {dag_id} did not finish in {timeout} s")
+
+
+def _task_instances(airflow: Any, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+    """Every task instance of the run (the REST API pages at 100)."""
+    out: list[dict[str, Any]] = []
+    while True:
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=100&offset={len(out)}"
+        page = airflow.api("GET", path)
+        out += page["task_instances"]
+        if not page["task_instances"] or len(out) >= page["total_entries"]:
+            return out
 
 
 def _seconds(iso: str) -> float:
