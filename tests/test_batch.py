@@ -54,6 +54,19 @@ def analyze_requests(standin: PartnerOSStandIn) -> Counter[str]:
     return Counter(r.path.split("/")[3] for r in standin.request_log if r.route == ANALYZE)
 
 
+def stored_keys(dag_id: str) -> list[str]:
+    """The task_state_store keys of a DAG's tasks (Airflow 3.3+; none on 3.2)."""
+    if not HAS_TASK_STATE_STORE:
+        return []
+    from airflow.models.task_state_store import TaskStateStoreModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        query = select(TaskStateStoreModel.key).where(TaskStateStoreModel.dag_id == dag_id)
+        return sorted(session.scalars(query))
+
+
 def make_dag(request: pytest.FixtureRequest, **kwargs: Any) -> DAG:
     return DAG(
         dag_id="test_batch_" + re.sub(r"[^A-Za-z0-9_]+", "_", request.node.name)[:180],
@@ -216,6 +229,7 @@ def test_operator_retry_redoes_only_the_failed_partners(
     else:  # Airflow 3.2: no task_state_store, the retry redoes every partner
         assert counts == Counter({pid: retried.get(pid, 1) + (pid != "batch-020") for pid in IDS})
     assert standin.sign_ins == standin.sign_outs == 2  # one session per try
+    assert stored_keys(dag.dag_id) == []  # the kept results are deleted once the task succeeds
 
 
 def test_operator_fails_after_the_others_finished_and_keeps_their_results(
@@ -242,6 +256,8 @@ def test_operator_fails_after_the_others_finished_and_keeps_their_results(
     }
     assert all(xcom[pid]["partner"]["id"] == pid for pid in IDS)
     counts = analyze_requests(standin)
+    if HAS_TASK_STATE_STORE:  # the failed task keeps its successes for a later retry or clear
+        assert stored_keys(dag.dag_id)[0] == "partneros_analyze_partners"
     assert counts[MISSING] == 2  # a fatal failure is tried again with the retryable ones
     assert counts["batch-020"] == 4
     assert sum(counts.values()) == (N + 1 + 3 + 1 if HAS_TASK_STATE_STORE else 2 * (N + 1) + 2)
