@@ -15,7 +15,9 @@ analyze endpoint is an AI call that takes seconds):
   workers, task supervisors and task processes), read from ``/proc`` for the whole process tree of
   ``airflow standalone`` before and after the run: utime + stime of the live processes plus cutime +
   cstime (their reaped children; task processes are reaped by their supervisor). The idle burn of the
-  deployment (heartbeats, DAG parsing) is measured for 20 s first and reported, not subtracted.
+  deployment (heartbeats, DAG parsing) is measured for 20 s first; one row includes it, one subtracts
+  it. The sign-in limit is on for both runs; the deployment has its own session store, so the mapped
+  tasks share the host's session (``session_sharing``, the default).
 """
 
 from __future__ import annotations
