@@ -15,6 +15,9 @@ share one session, kept in small files:
 ``<entry>.<sid>.users``
     one shared ``flock`` per process using session ``sid``: "is anyone still using it?" is a
     non-blocking exclusive lock attempt, and a SIGKILLed user stops counting at once.
+``<entry>.users``
+    the same for the identity as a whole, taken before waiting for the lock: the last process out
+    signs the session out only if no other process uses or waits for one.
 
 The decisions (reuse, rotate after ``session_max_age``, replace after a 401, sign out the sessions
 no one uses) are the flows :func:`acquire_flow` and :func:`release_flow`. Like ``_protocol``'s
@@ -327,15 +330,30 @@ class EntryLock:
 
 
 class Lease:
-    """This process's use of a stored session: a shared lock the kernel drops if the process dies."""
+    """This process's use of a stored session: shared locks the kernel drops if the process dies, one
+    on the session and one on the identity (see :meth:`StoreEntry.interest`)."""
 
-    def __init__(self, session: StoredSession, fd: int) -> None:
+    def __init__(self, session: StoredSession, fd: int, interest: Interest) -> None:
         self.session = session
         self._fd: int | None = fd
+        self._interest = interest
 
     @property
     def held(self) -> bool:
         return self._fd is not None
+
+    def drop(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+        self._interest.drop()
+
+
+class Interest:
+    """A process's claim that it uses, or is about to use, some session of this identity."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
 
     def drop(self) -> None:
         fd, self._fd = self._fd, None
@@ -389,23 +407,38 @@ class StoreEntry:
 
     def write(self, state: _State) -> None:
         """Atomically (write a private temp file, then rename over the old one)."""
-        tmp = self._path(f".json.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp = self._path(f".json.{secrets.token_hex(8)}.tmp")
         fd = _open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(state.to_json())
         os.replace(tmp, self._path(".json"))
 
-    def join(self, session: StoredSession) -> Lease:
+    def interest(self) -> Interest:
+        """Declare that this process uses (or waits for) a session of this identity. Taken before
+        waiting for the lock, so the last user out does not sign out a session others queue for."""
+        return Interest(self._shared_lock(".users"))
+
+    def join(self, session: StoredSession, interest: Interest) -> Lease:
+        return Lease(session, self._shared_lock(f".{session.sid}.users"), interest)
+
+    def _shared_lock(self, suffix: str) -> int:
         assert fcntl is not None
-        fd = _open_private(self._path(f".{session.sid}.users"), os.O_RDWR | os.O_CREAT)
+        fd = _open_private(self._path(suffix), os.O_RDWR | os.O_CREAT)
         fcntl.flock(fd, fcntl.LOCK_SH)  # never waits: exclusive attempts are non-blocking and brief
-        return Lease(session, fd)
+        return fd
+
+    def idle(self) -> bool:
+        """True if no live process uses or waits for any session of this identity."""
+        return self._unused(".users")
 
     def unused(self, session: StoredSession) -> bool:
         """True if no live process holds a lease on ``session`` (a brief exclusive lock attempt)."""
+        return self._unused(f".{session.sid}.users")
+
+    def _unused(self, suffix: str) -> bool:
         assert fcntl is not None
         try:
-            fd = _open_private(self._path(f".{session.sid}.users"), os.O_RDWR | os.O_CREAT)
+            fd = _open_private(self._path(suffix), os.O_RDWR | os.O_CREAT)
         except StoreRefused:
             return False
         try:
@@ -466,9 +499,16 @@ def acquire_flow(
     reuse the result. Rotation waits while a retired session is still in use, so at most two live
     sessions exist per identity. On the way out, retired sessions no one uses are signed out.
     """
-    lock: EntryLock | None = yield LockEntry(entry, time.monotonic() + LOCK_WAIT)
+    interest = entry.interest()
+    try:
+        lock: EntryLock | None = yield LockEntry(entry, time.monotonic() + LOCK_WAIT)
+    except BaseException:
+        interest.drop()
+        raise
     if lock is None:
+        interest.drop()
         raise StoreBusy(f"the session store entry stayed locked for {LOCK_WAIT:.0f} s")
+    joined = False
     try:
         state = entry.read()
         now = clock()
@@ -491,12 +531,15 @@ def acquire_flow(
                 raise
             current = state.current = StoredSession(secrets.token_hex(8), clock(), tuple(cookies))
             state.failure = None
-        lease = entry.join(current)
+        lease = entry.join(current, interest)
+        joined = True
         yield from _sign_out_unused(entry, state, keep_current=True)
         entry.write(state)
         return lease
     finally:
         lock.release()
+        if not joined:
+            interest.drop()
 
 
 def release_flow(entry: StoreEntry, lease: Lease) -> StoreFlow:
@@ -518,21 +561,27 @@ def release_flow(entry: StoreEntry, lease: Lease) -> StoreFlow:
 
 
 def _sign_out_unused(entry: StoreEntry, state: _State, *, keep_current: bool) -> StoreFlow:
-    """Sign out (or, for refused ones, just forget) the sessions no live process holds a lease on."""
-    candidates = list(state.retired)
-    if not keep_current and state.current is not None:
-        candidates.append(state.current)
-    for session in candidates:
-        if not entry.unused(session):
-            continue
-        if not session.dead:
-            with contextlib.suppress(Exception):  # a sign-out is a courtesy; it must not fail a task
-                yield SignOut(session.cookies)
-        entry.forget(session)
-        if session is state.current:
-            state.current = None
-        else:
+    """Sign out (or, for refused ones, just forget) the sessions no live process holds a lease on.
+
+    The current session goes too (unless ``keep_current``) when no process of this identity uses or
+    waits for any session: one still holding a retired or refused session, or queued for the lock,
+    is about to use the current one.
+    """
+    for session in list(state.retired):
+        if entry.unused(session):
+            yield from _end(entry, session)
             state.retired.remove(session)
+    current = state.current
+    if not keep_current and current is not None and entry.idle():
+        yield from _end(entry, current)
+        state.current = None
+
+
+def _end(entry: StoreEntry, session: StoredSession) -> StoreFlow:
+    if not session.dead:
+        with contextlib.suppress(Exception):  # a sign-out is a courtesy; it must not fail a task
+            yield SignOut(session.cookies)
+    entry.forget(session)
 
 
 def _failure_record(err: PartnerOSError, now: float) -> dict[str, Any]:

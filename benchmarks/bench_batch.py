@@ -1,4 +1,4 @@
-"""Benchmark 6: batch enrichment (issue 15).
+"""Benchmark 7: batch enrichment (issue 15).
 
 Two measurements, both against the stand-in in its own process with ``analyze_delay`` set (the real
 analyze endpoint is an AI call that takes seconds):
@@ -278,14 +278,14 @@ def rows(results: list[dict[str, Any]]) -> list[c.Row]:
     tw, aw = c.median([r["wall"] for r in threads]), c.median([r["wall"] for r in asyncs])
     tc, ac = c.median([r["cpu"] for r in threads]), c.median([r["cpu"] for r in asyncs])
     note = (
-        f"6: {n} enrichments, 16 in flight, analyze_delay as in the job args; median of "
+        f"7: {n} enrichments, 16 in flight, analyze_delay as in the job args; median of "
         f"{len(threads)} fresh worker processes each (ABAB order). Every call ok: threads "
         f"{[r['ok'] for r in threads]}, async {[r['ok'] for r in asyncs]}; sign-ins threads "
         f"{[r['server']['sign_ins'] for r in threads]}, async {[r['server']['sign_ins'] for r in asyncs]}."
     )
     return [
         c.Row(
-            "6",
+            "7",
             f"batch transport: wall, {n} enrichments, threads over PartnerOSHook vs asyncio over "
             "AsyncPartnerOSSession",
             f"{tw:.2f} s",
@@ -294,7 +294,7 @@ def rows(results: list[dict[str, Any]]) -> list[c.Row]:
             notes=[note],
         ),
         c.Row(
-            "6",
+            "7",
             f"batch transport: client CPU, {n} enrichments, threads vs asyncio",
             f"{tc:.2f} s",
             f"{ac:.2f} s",
@@ -316,7 +316,7 @@ def deployment_rows(result: dict[str, Any]) -> list[c.Row]:
         return ", ".join(f"{k} {v:.1f}" for k, v in run["cpu_by_component"].items() if abs(v) >= 0.05)
 
     note = (
-        f"6: airflow standalone, LocalExecutor, parallelism {result['parallelism']}, sign-in limit ON for "
+        f"7: airflow standalone, LocalExecutor, parallelism {result['parallelism']}, sign-in limit ON for "
         f"both; idle deployment burns {result['idle_cpu_per_s']:.2f} CPU-s per s (included in both CPU "
         f"figures, not subtracted). Runs: batch {b['state']} "
         f"({b['server']['requests'].get(ANALYZE_ROUTE, 0)} analyze calls), mapped {m['state']} ({n} "
@@ -328,7 +328,7 @@ def deployment_rows(result: dict[str, Any]) -> list[c.Row]:
     )
     return [
         c.Row(
-            "6",
+            "7",
             f"{n} partners on a real scheduler: wall, one AnalyzePartnersOperator vs {n} mapped tasks",
             f"{b['wall']:.1f} s",
             f"{m['wall']:.1f} s",
@@ -338,7 +338,7 @@ def deployment_rows(result: dict[str, Any]) -> list[c.Row]:
             [note],
         ),
         c.Row(
-            "6",
+            "7",
             f"{n} partners on a real scheduler: CPU of the whole deployment during the run",
             f"{b['cpu']:.1f} s",
             f"{m['cpu']:.1f} s",
@@ -347,7 +347,7 @@ def deployment_rows(result: dict[str, Any]) -> list[c.Row]:
             cpu_ratio >= 20,
         ),
         c.Row(
-            "6",
+            "7",
             f"{n} partners on a real scheduler: CPU above the idle deployment's (idle rate x polled wall)",
             f"{b_net:.1f} s",
             f"{m_net:.1f} s",
@@ -355,7 +355,7 @@ def deployment_rows(result: dict[str, Any]) -> list[c.Row]:
             "(info)",
         ),
         c.Row(
-            "6",
+            "7",
             f"{n} partners on a real scheduler: sign-ins (batch vs mapped)",
             str(b["server"]["sign_ins"]),
             str(m["server"]["sign_ins"]),

@@ -247,10 +247,12 @@ class PartnerOSHook(BaseHook):
         idempotent: bool | None = None,
         public: bool = False,
     ) -> Iterator[Iterator[bytes]]:
-        """Call any endpoint and iterate over its answer's bytes as they arrive (text streams, SSE)::
+        """Call any endpoint and iterate over its answer's bytes as they arrive (text streams, SSE).
 
-        with hook.stream("POST", "/api/ai/chat", json={...}) as chunks:
-            for chunk in chunks: ...
+        A context manager: leaving the block closes the answer::
+
+            with hook.stream("POST", "/api/ai/chat", json={...}) as chunks:
+                for chunk in chunks: ...
         """
         request = protocol.api_request(
             self.settings,

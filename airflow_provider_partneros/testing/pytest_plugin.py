@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_partneros.testing.server import DEFAULT_CONN_ID, PartnerOSStandIn
+from airflow_provider_partneros.testing import DEFAULT_CONN_ID, PartnerOSStandIn
 
 CONN_ENV_VAR = "AIRFLOW_CONN_" + DEFAULT_CONN_ID.upper()
 SESSION_DIR_ENV_VAR = "AIRFLOW__PARTNEROS__SESSION_DIR"
