@@ -20,7 +20,9 @@ share one session, kept in small files:
     signs the session out only if no other process uses or waits for one.
 
 The decisions (reuse, rotate after ``session_max_age``, replace after a 401, sign out the sessions
-no one uses) are the flows :func:`acquire_flow` and :func:`release_flow`. Like ``_protocol``'s
+no one uses, keep an unused one ``session_linger`` seconds for the next task) are the flows
+:func:`acquire_flow`, :func:`release_flow` and :func:`steward_flow`; the steward is a small detached
+process (``_session_steward``) that signs out a session once it has lingered unused. Like ``_protocol``'s
 flows they do no network I/O: they yield :class:`SignIn`, :class:`SignOut` and :class:`LockEntry`
 actions, which the sync hook and the async transport perform in their own way.
 """
@@ -54,6 +56,9 @@ except ImportError:  # pragma: no cover - not POSIX: no store, every task signs 
 
 CONFIG_SECTION = "partneros"
 CONFIG_OPTION = "session_dir"
+LINGER_OPTION = "session_linger"
+DEFAULT_LINGER = 60.0
+"""Seconds an unused shared session is kept for the host's next task before it is signed out."""
 LOCK_WAIT = 120.0
 """Longest wait for another process's sign-in (it is itself bounded by timeouts and retries)."""
 FATAL_FAILURE_REUSE = 10.0
@@ -160,6 +165,8 @@ class _State:
     current: StoredSession | None = None
     retired: list[StoredSession] = field(default_factory=list)
     failure: dict[str, Any] | None = None
+    idle_since: float | None = None
+    """When the last process stopped using the current session (None while one uses it)."""
 
     def to_json(self) -> str:
         def session(s: StoredSession) -> dict[str, Any]:
@@ -171,6 +178,7 @@ class _State:
                 "current": session(self.current) if self.current else None,
                 "retired": [session(s) for s in self.retired],
                 "failure": self.failure,
+                "idle_since": self.idle_since,
             }
         )
 
@@ -188,6 +196,7 @@ class _State:
             current=session(doc["current"]) if doc.get("current") else None,
             retired=[session(d) for d in doc.get("retired") or []],
             failure=doc.get("failure"),
+            idle_since=float(doc["idle_since"]) if doc.get("idle_since") is not None else None,
         )
 
 
@@ -203,18 +212,35 @@ def default_directory() -> Path:
     return Path(tempfile.gettempdir()) / f"airflow-partneros-{os.getuid()}"
 
 
-def configured_directory() -> Path:
-    """``[partneros] session_dir`` (``AIRFLOW__PARTNEROS__SESSION_DIR``), or :func:`default_directory`."""
-    value = os.environ.get("AIRFLOW__PARTNEROS__SESSION_DIR")
+def _config_value(option: str) -> str:
+    """``[partneros] <option>``: its environment variable first (read on every call, so tests and
+    deployments can set it per process), then Airflow's configuration."""
+    value = os.environ.get(f"AIRFLOW__{CONFIG_SECTION.upper()}__{option.upper()}")
     if value is None:
         try:
             from airflow.configuration import conf
 
-            value = conf.get(CONFIG_SECTION, CONFIG_OPTION, fallback=None)
+            value = conf.get(CONFIG_SECTION, option, fallback=None)
         except Exception:  # no Airflow config to read (e.g. outside a deployment): use the default
             value = None
-    value = (value or "").strip()
+    return (value or "").strip()
+
+
+def configured_directory() -> Path:
+    """``[partneros] session_dir`` (``AIRFLOW__PARTNEROS__SESSION_DIR``), or :func:`default_directory`."""
+    value = _config_value(CONFIG_OPTION)
     return Path(os.path.expanduser(value)) if value else default_directory()
+
+
+def configured_linger() -> float:
+    """``[partneros] session_linger``: seconds an unused session waits for the next task (0: the last
+    task out signs it out at once). Unreadable values mean the default."""
+    value = _config_value(LINGER_OPTION)
+    try:
+        linger = float(value) if value else DEFAULT_LINGER
+    except ValueError:
+        return DEFAULT_LINGER
+    return linger if 0 <= linger < float("inf") else DEFAULT_LINGER
 
 
 def _fix(path: Path) -> str:
@@ -477,7 +503,15 @@ class SignOut:
     cookies: tuple[CookieRecord, ...]
 
 
-StoreAction = LockEntry | SignIn | SignOut
+@dataclass(frozen=True)
+class StartSteward:
+    """Start the host's steward for this entry (a detached process, see ``_session_steward``) that
+    signs the session out once it has been unused for the linger time or reached its max age."""
+
+    entry: StoreEntry
+
+
+StoreAction = LockEntry | SignIn | SignOut | StartSteward
 StoreFlow = Generator[StoreAction, Any, Any]
 
 
@@ -489,6 +523,7 @@ def acquire_flow(
     entry: StoreEntry,
     *,
     max_age: float,
+    linger: float = 0.0,
     stale_sid: str | None = None,
     clock: Callable[[], float] = time.time,
 ) -> StoreFlow:
@@ -531,8 +566,12 @@ def acquire_flow(
                 raise
             current = state.current = StoredSession(secrets.token_hex(8), clock(), tuple(cookies))
             state.failure = None
+            if linger > 0:
+                with contextlib.suppress(Exception):  # without a steward, the next visitor cleans up
+                    yield StartSteward(entry)
         lease = entry.join(current, interest)
         joined = True
+        state.idle_since = None
         yield from _sign_out_unused(entry, state, keep_current=True)
         entry.write(state)
         return lease
@@ -542,11 +581,15 @@ def acquire_flow(
             interest.drop()
 
 
-def release_flow(entry: StoreEntry, lease: Lease) -> StoreFlow:
-    """Stop using the session; the last process out signs out every session no one uses any more.
+def release_flow(
+    entry: StoreEntry, lease: Lease, *, linger: float = 0.0, clock: Callable[[], float] = time.time
+) -> StoreFlow:
+    """Stop using the session. Replaced sessions no one uses any more are signed out at once; the
+    current one, once unused, is kept ``linger`` seconds for the host's next task (the steward signs
+    it out then), or with no linger signed out by this last process out.
 
-    A session stays only while someone uses it: the PartnerOS docs ask for short-lived sessions,
-    and a session left behind would live for days on the server.
+    Tasks that follow each other on a host (a scheduler starting mapped tasks one by one) so reuse
+    one session, and none outlives its use by much: the PartnerOS docs ask for short-lived sessions.
     """
     lease.drop()
     lock: EntryLock | None = yield LockEntry(entry, time.monotonic() + LOCK_WAIT)
@@ -554,8 +597,36 @@ def release_flow(entry: StoreEntry, lease: Lease) -> StoreFlow:
         return
     try:
         state = entry.read()
-        yield from _sign_out_unused(entry, state, keep_current=False)
+        yield from _sign_out_unused(entry, state, keep_current=linger > 0)
+        if state.current is not None and entry.idle():
+            state.idle_since = clock()
         entry.write(state)
+    finally:
+        lock.release()
+
+
+def steward_flow(
+    entry: StoreEntry, *, max_age: float, linger: float, clock: Callable[[], float] = time.time
+) -> StoreFlow:
+    """One round of the steward: sign out replaced sessions no one uses, and the current one once it
+    has been unused for ``linger`` seconds or is ``max_age`` old. Returns False when nothing is left
+    to look after (the steward then exits)."""
+    lock: EntryLock | None = yield LockEntry(entry, time.monotonic() + 1.0)
+    if lock is None:
+        return True
+    try:
+        state = entry.read()
+        yield from _sign_out_unused(entry, state, keep_current=True)
+        current = state.current
+        if current is not None and entry.idle():
+            now = clock()
+            if state.idle_since is None:  # its last user was killed before it could say so
+                state.idle_since = now
+            if now - state.idle_since >= linger or current.age(now) >= max_age:
+                yield from _end(entry, current)
+                state.current = None
+        entry.write(state)
+        return state.current is not None or bool(state.retired)
     finally:
         lock.release()
 
@@ -622,14 +693,17 @@ __all__ = [
     "SessionStore",
     "SignIn",
     "SignOut",
+    "StartSteward",
     "StoreBusy",
     "StoreEntry",
     "StoreRefused",
     "acquire_flow",
     "configured_directory",
+    "configured_linger",
     "cookie_records",
     "default_directory",
     "install_cookies",
     "open_store",
     "release_flow",
+    "steward_flow",
 ]

@@ -6,6 +6,7 @@ task does; they share a session only through the store directory, as tasks on on
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -83,10 +84,6 @@ def connection_env(
     }
 
 
-def rate_limited_sign_ins(standin: PartnerOSStandIn) -> int:
-    return sum(1 for r in standin.request_log if r.path == SIGN_IN and r.status == 429)
-
-
 def failures(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in results if not r["ok"]]
 
@@ -135,6 +132,36 @@ def test_a_wrong_password_is_tried_once_for_all_tasks_starting_together(
     assert standin.sign_in_attempts == 1
     assert standin.sign_in_rate_limited == 0
     assert all("wrong-Passw0rd" not in r["message"] for r in results)
+
+
+def test_a_triggerer_and_the_tasks_of_its_host_share_one_session(
+    standin: PartnerOSStandIn, env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_partneros.triggers._session import load_settings, shared_session
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    tasks = Tasks(tmp_path, "tasks", n=4, calls=["status"], env=env, hold_after=3.0)
+    tasks.pids()
+    deadline = time.monotonic() + 30
+    while standin.sign_ins < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+    async def triggers() -> tuple[bool, int]:
+        settings = await load_settings("partneros_default")
+        async with shared_session(settings) as session:
+            await session.get_integration_status("conn_salesforce_demo")
+            return session.shares_session, session.sign_in_count
+
+    shared, own_sign_ins = asyncio.run(triggers())
+    results = tasks.wait()
+
+    assert failures(results) == []
+    assert shared
+    assert own_sign_ins == 0
+    assert standin.sign_ins == 1
+    assert standin.active_sessions == 0
 
 
 # --- rotation and expiry ------------------------------------------------------------------------------
@@ -251,6 +278,46 @@ def test_the_orphan_of_a_killed_last_user_is_signed_out_by_the_next_task_once_to
     assert standin.sign_ins == 2
     assert standin.sign_outs == 2  # the orphan, then the next task's own session
     assert standin.active_sessions == 0
+
+
+# --- an unused session lingers for the next task, then the steward signs it out --------------------
+
+
+def wait_until(condition: Any, timeout: float, what: str) -> float:
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < timeout, f"timed out waiting for {what}"
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+def test_tasks_that_follow_each_other_share_one_lingering_session(
+    standin: PartnerOSStandIn, partneros_session_dir: Path, tmp_path: Path
+) -> None:
+    env = {**connection_env(standin, partneros_session_dir), "AIRFLOW__PARTNEROS__SESSION_LINGER": "4"}
+    results = []
+    for n in range(3):  # one after another, never overlapping
+        results += Tasks(tmp_path, f"task{n}", n=1, calls=["status"], env=env).wait()
+
+    assert failures(results) == []
+    assert standin.sign_ins == 1
+    assert standin.active_sessions == 1  # kept for the next task...
+    wait_until(lambda: standin.active_sessions == 0, 20, "the steward's sign-out")
+    assert standin.sign_outs == 1  # ...and signed out by the host's steward once unused for 4 s
+
+
+def test_a_lingering_session_is_signed_out_at_its_max_age(
+    standin: PartnerOSStandIn, partneros_session_dir: Path, tmp_path: Path
+) -> None:
+    env = {
+        **connection_env(standin, partneros_session_dir, session_max_age=2),
+        "AIRFLOW__PARTNEROS__SESSION_LINGER": "600",
+    }
+    results = Tasks(tmp_path, "task", n=1, calls=["status"], env=env).wait()
+
+    assert failures(results) == []
+    wait_until(lambda: standin.active_sessions == 0, 15, "the sign-out at max age")
+    assert standin.sign_outs == 1
 
 
 # --- identities never cross ---------------------------------------------------------------------------
@@ -477,3 +544,29 @@ def test_a_session_revoked_under_sixteen_threads_is_renewed_once(
     assert errors == []
     assert standin.sign_ins == 2
     assert standin.sign_in_rate_limited == 0
+
+
+# --- where it lives -------------------------------------------------------------------------------------
+
+
+def test_the_store_settings_are_airflow_config_options(tmp_path: Path) -> None:
+    """Declared in the provider info, so `airflow config` knows them and the env variables work."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__PARTNEROS__")}
+    env["AIRFLOW_HOME"] = str(tmp_path)
+    airflow = str(Path(sys.executable).with_name("airflow"))
+
+    def get(option: str, **extra: str) -> str:
+        answer = subprocess.run(
+            [airflow, "config", "get-value", "partneros", option],
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return answer.stdout.strip().splitlines()[-1]
+
+    assert get("session_linger") == "60"
+    assert get("session_dir", AIRFLOW__PARTNEROS__SESSION_DIR="/srv/partneros-sessions") == (
+        "/srv/partneros-sessions"
+    )
