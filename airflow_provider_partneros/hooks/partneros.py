@@ -23,9 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
-from airflow_provider_partneros import _batch
+from airflow_provider_partneros import _batch, _session_steward
 from airflow_provider_partneros import _protocol as protocol
-from airflow_provider_partneros import _session_steward
 from airflow_provider_partneros._config import DEFAULT_CONN_ID, PartnerOSSettings, settings_from_connection
 from airflow_provider_partneros._protocol import (
     EnsureSession,
