@@ -495,6 +495,9 @@ class LockEntry:
 class SignIn:
     """Sign in with a fresh, empty cookie jar; reply with its cookies (:func:`cookie_records`)."""
 
+    shared: bool = True
+    """For the log line: a session for the host's store, or one of the holder's own."""
+
 
 @dataclass(frozen=True)
 class SignOut:
@@ -579,6 +582,49 @@ def acquire_flow(
         lock.release()
         if not joined:
             interest.drop()
+
+
+@dataclass(frozen=True)
+class Obtained:
+    """What :func:`obtain_flow` got: the cookies to put in the jar, and how it got them."""
+
+    cookies: tuple[CookieRecord, ...]
+    lease: Lease | None
+    """The host's shared session, or None for a session of the holder's own."""
+    joined_age: float | None = None
+    """Age of a shared session the holder did not use before (for the log), else None."""
+    store_failed: str | None = None
+    """Why the store could not be used (warn once and stop using it), else None."""
+
+
+def obtain_flow(
+    entry: StoreEntry | None,
+    *,
+    old: Lease | None,
+    refused: bool,
+    max_age: float,
+    linger: float,
+    clock: Callable[[], float] = time.time,
+) -> StoreFlow:
+    """A session for a holder (a hook, or a triggerer's shared session) that has ``old`` or none:
+    the host's shared one when there is a store (``refused``: the server refused ``old``), else, or
+    when the store turns out unusable, a sign-in of the holder's own. Returns :class:`Obtained`; the
+    holder releases ``old`` (:func:`release_flow`) once the new cookies are in its jar."""
+    failed: str | None = None
+    if entry is not None:
+        stale_sid = old.session.sid if refused and old is not None else None
+        try:
+            lease: Lease = yield from acquire_flow(
+                entry, max_age=max_age, linger=linger, stale_sid=stale_sid, clock=clock
+            )
+        except (StoreRefused, StoreBusy, OSError) as err:
+            failed = str(err)
+        else:
+            is_new = old is None or old.session.sid != lease.session.sid
+            age = max(lease.session.age(clock()), 0.0) if is_new else None
+            return Obtained(lease.session.cookies, lease, joined_age=age)
+    cookies = yield SignIn(shared=False)
+    return Obtained(tuple(cookies), None, store_failed=failed)
 
 
 def release_flow(
@@ -692,6 +738,7 @@ __all__ = [
     "CookieRecord",
     "Lease",
     "LockEntry",
+    "Obtained",
     "SessionStore",
     "SignIn",
     "SignOut",
@@ -705,6 +752,7 @@ __all__ = [
     "cookie_records",
     "default_directory",
     "install_cookies",
+    "obtain_flow",
     "open_store",
     "release_flow",
     "steward_flow",

@@ -39,17 +39,17 @@ from airflow_provider_partneros._session_store import (
     CookieRecord,
     Lease,
     LockEntry,
+    Obtained,
     SignIn,
     SignOut,
     StartSteward,
-    StoreBusy,
     StoreEntry,
     StoreFlow,
     StoreRefused,
-    acquire_flow,
     configured_linger,
     cookie_records,
     install_cookies,
+    obtain_flow,
     open_store,
     release_flow,
 )
@@ -476,36 +476,29 @@ class PartnerOSHook(BaseHook):
     def _replace_session(self, *, refused: bool) -> int:
         """Put a usable session in the cookie jar (caller holds ``_session_lock``): the host's shared
         one, or, without sharing (or if the store is unusable), a sign-in of this hook's own."""
-        entry = self._store_entry()
         old = self._lease
-        records: tuple[CookieRecord, ...] | None = None
-        if entry is not None:
-            stale_sid = old.session.sid if refused and old is not None else None
-            try:
-                lease = self._drive_store(
-                    acquire_flow(
-                        entry,
-                        max_age=self.settings.session_max_age,
-                        linger=self._linger,
-                        stale_sid=stale_sid,
-                    )
-                )
-            except (StoreRefused, StoreBusy, OSError) as err:
-                self.log.warning("PartnerOS session store unusable (%s); this task signs in on its own.", err)
-                self._store = None
-            else:
-                self._lease, records = lease, lease.session.cookies
-                if old is None or old.session.sid != lease.session.sid:
-                    age = lease.session.age(time.time())
-                    self.log.info(
-                        "Using this host's shared PartnerOS session (signed in %.0f s ago).", max(age, 0)
-                    )
-        if records is None:
-            records = self._sign_in_fresh()
-            self._lease = None
-        for record in records:
+        got: Obtained = self._drive_store(
+            obtain_flow(
+                self._store_entry(),
+                old=old,
+                refused=refused,
+                max_age=self.settings.session_max_age,
+                linger=self._linger,
+            )
+        )
+        if got.store_failed is not None:
+            self.log.warning(
+                "PartnerOS session store unusable (%s); this task signs in on its own.", got.store_failed
+            )
+            self._store = None
+        if got.joined_age is not None:
+            self.log.info(
+                "Using this host's shared PartnerOS session (signed in %.0f s ago).", got.joined_age
+            )
+        self._lease = got.lease
+        for record in got.cookies:
             _mask(record.value)
-        install_cookies(self._session().cookies, records)
+        install_cookies(self._session().cookies, got.cookies)
         self._generation += 1
         if old is not None and old is not self._lease:
             self._release(old)
@@ -547,7 +540,7 @@ class PartnerOSHook(BaseHook):
                     if isinstance(action, LockEntry):
                         result = action.entry.lock(action.deadline)
                     elif isinstance(action, SignIn):
-                        result = self._sign_in_fresh(shared=True)
+                        result = self._sign_in_fresh(shared=action.shared)
                     elif isinstance(action, SignOut):
                         self._sign_out(action.cookies)
                     elif isinstance(action, StartSteward):

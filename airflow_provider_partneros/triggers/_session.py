@@ -41,17 +41,17 @@ from airflow_provider_partneros._session_store import (
     EntryLock,
     Lease,
     LockEntry,
+    Obtained,
     SignIn,
     SignOut,
     StartSteward,
-    StoreBusy,
     StoreEntry,
     StoreFlow,
     StoreRefused,
-    acquire_flow,
     configured_linger,
     cookie_records,
     install_cookies,
+    obtain_flow,
     open_store,
     release_flow,
 )
@@ -203,41 +203,32 @@ class AsyncPartnerOSSession:
     async def _replace_session(self, *, refused: bool) -> None:
         """Put a usable session in the cookie jar (caller holds ``_lock``): the host's shared one, or
         without sharing (or if the store is unusable) a sign-in of this session's own."""
-        entry = await self._store_entry()
         old = self._lease
-        records: tuple[CookieRecord, ...] | None = None
         try:
-            if entry is not None:
-                stale_sid = old.session.sid if refused and old is not None else None
-                try:
-                    lease = await self._drive_store(
-                        acquire_flow(
-                            entry,
-                            max_age=self.settings.session_max_age,
-                            linger=self._linger,
-                            stale_sid=stale_sid,
-                        )
-                    )
-                except (StoreRefused, StoreBusy, OSError) as err:
-                    self._warn(f"PartnerOS session store unusable ({err}); signing in without it.")
-                    self._store = None
-                else:
-                    self._lease, records = lease, lease.session.cookies
-                    if self.log is not None and (old is None or old.session.sid != lease.session.sid):
-                        age = max(lease.session.age(time.time()), 0)
-                        self.log.info(
-                            "Using this host's shared PartnerOS session (signed in %.0f s ago).", age
-                        )
-            if records is None:
-                records = await self._sign_in_fresh()
-                self._lease = None
+            got: Obtained = await self._drive_store(
+                obtain_flow(
+                    await self._store_entry(),
+                    old=old,
+                    refused=refused,
+                    max_age=self.settings.session_max_age,
+                    linger=self._linger,
+                )
+            )
         except PartnerOSError as err:
             self._sign_in_error = (time.monotonic(), err)
             raise
         self._sign_in_error = None
-        for record in records:
+        if got.store_failed is not None:
+            self._warn(f"PartnerOS session store unusable ({got.store_failed}); signing in without it.")
+            self._store = None
+        if self.log is not None and got.joined_age is not None:
+            self.log.info(
+                "Using this host's shared PartnerOS session (signed in %.0f s ago).", got.joined_age
+            )
+        self._lease = got.lease
+        for record in got.cookies:
             await _amask(record.value)
-        install_cookies(self._session_client().cookies.jar, records)
+        install_cookies(self._session_client().cookies.jar, got.cookies)
         self._generation += 1
         if old is not None and old is not self._lease:
             await self._release(old)
@@ -278,7 +269,7 @@ class AsyncPartnerOSSession:
                     if isinstance(action, LockEntry):
                         result = await _lock_in_thread(action.entry, action.deadline)
                     elif isinstance(action, SignIn):
-                        result = await self._sign_in_fresh(shared=True)
+                        result = await self._sign_in_fresh(shared=action.shared)
                     elif isinstance(action, SignOut):
                         await self._sign_out(action.cookies)
                     elif isinstance(action, StartSteward):
