@@ -35,6 +35,7 @@ __all__ = [
     "DEFAULT_RETRY_BACKOFF",
     "DEFAULT_TIMEOUT",
     "PartnerOSSettings",
+    "settings_from_airflow_connection",
     "settings_from_connection",
 ]
 
@@ -163,6 +164,20 @@ def settings_from_connection(
             conn_id, extra, "session_max_age", DEFAULT_SESSION_MAX_AGE, minimum=MIN_SESSION_MAX_AGE
         ),
         warnings=tuple(warnings),
+    )
+
+
+def settings_from_airflow_connection(conn_id: str, conn: Any, extra: Mapping[str, Any]) -> PartnerOSSettings:
+    """:func:`settings_from_connection` for an Airflow ``Connection`` (its extras already decoded, so
+    the async path can decode them without blocking)."""
+    return settings_from_connection(
+        conn_id=conn_id,
+        host=conn.host,
+        login=conn.login,
+        password=conn.password,
+        schema=conn.schema,
+        port=conn.port,
+        extra=extra,
     )
 
 

@@ -25,7 +25,11 @@ from airflow.sdk import BaseHook
 
 from airflow_provider_partneros import _batch, _session_steward
 from airflow_provider_partneros import _protocol as protocol
-from airflow_provider_partneros._config import DEFAULT_CONN_ID, PartnerOSSettings, settings_from_connection
+from airflow_provider_partneros._config import (
+    DEFAULT_CONN_ID,
+    PartnerOSSettings,
+    settings_from_airflow_connection,
+)
 from airflow_provider_partneros._protocol import (
     EnsureSession,
     Flow,
@@ -124,15 +128,7 @@ class PartnerOSHook(BaseHook):
     def connection_settings(self) -> PartnerOSSettings:
         """The validated connection; read once per hook (one secrets-backend lookup per task)."""
         conn = self.get_connection(self.partneros_conn_id)
-        settings = settings_from_connection(
-            conn_id=self.partneros_conn_id,
-            host=conn.host,
-            login=conn.login,
-            password=conn.password,
-            schema=conn.schema,
-            port=conn.port,
-            extra=conn.extra_dejson,
-        )
+        settings = settings_from_airflow_connection(self.partneros_conn_id, conn, conn.extra_dejson)
         _mask(settings.password)
         for warning in settings.warnings:
             self.log.warning("%s", warning)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from airflow_provider_partneros import _protocol as protocol
 from airflow_provider_partneros import _session_steward
-from airflow_provider_partneros._config import PartnerOSSettings, settings_from_connection
+from airflow_provider_partneros._config import PartnerOSSettings, settings_from_airflow_connection
 from airflow_provider_partneros._protocol import (
     EnsureSession,
     Flow,
@@ -87,15 +87,7 @@ async def load_settings(conn_id: str, log: Log | None = None) -> PartnerOSSettin
     conn = await BaseHook.aget_connection(conn_id)
     aextra = getattr(conn, "aextra_dejson", None)
     extra = await aextra() if aextra is not None else conn.extra_dejson
-    settings = settings_from_connection(
-        conn_id=conn_id,
-        host=conn.host,
-        login=conn.login,
-        password=conn.password,
-        schema=conn.schema,
-        port=conn.port,
-        extra=extra,
-    )
+    settings = settings_from_airflow_connection(conn_id, conn, extra)
     await _amask(settings.password)
     if log is not None:
         for warning in settings.warnings:
