@@ -133,7 +133,7 @@ scale-venv: venv
 
 scale-test: scale-venv system-deps
 	@PYTEST_TIME_LIMIT=$${PYTEST_TIME_LIMIT:-900} bash scripts/pytest.sh $(SCALE_VENV)/bin/python tests/scale \
-	  -m scale -p no:cacheprovider $(SCALE_PYTEST_ARGS)
+	  -m scale --durations=0 -s $(SCALE_PYTEST_ARGS)
 
 bench-scale: scale-venv system-deps
 	@$(SCALE_VENV)/bin/python benchmarks/bench_scale.py
