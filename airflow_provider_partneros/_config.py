@@ -12,7 +12,7 @@ import ipaddress
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,7 +21,10 @@ from airflow_provider_partneros._defaults import (
     DEFAULT_CONN_ID,
     DEFAULT_MAX_RETRIES,
     DEFAULT_RETRY_BACKOFF,
+    DEFAULT_SESSION_MAX_AGE,
+    DEFAULT_SESSION_SHARING,
     DEFAULT_TIMEOUT,
+    MIN_SESSION_MAX_AGE,
 )
 from airflow_provider_partneros.exceptions import PartnerOSConfigError
 
@@ -35,7 +38,17 @@ __all__ = [
     "settings_from_connection",
 ]
 
-KNOWN_EXTRAS = frozenset({"organization_id", "timeout", "verify", "max_retries", "retry_backoff"})
+KNOWN_EXTRAS = frozenset(
+    {
+        "organization_id",
+        "timeout",
+        "verify",
+        "max_retries",
+        "retry_backoff",
+        "session_sharing",
+        "session_max_age",
+    }
+)
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 
@@ -53,6 +66,10 @@ class PartnerOSSettings:
     verify: bool | str = True
     max_retries: int = DEFAULT_MAX_RETRIES
     retry_backoff: float = DEFAULT_RETRY_BACKOFF
+    session_sharing: bool = DEFAULT_SESSION_SHARING
+    """Share one session per host with every task and trigger of the same identity (the store)."""
+    session_max_age: float = DEFAULT_SESSION_MAX_AGE
+    """Seconds a shared session is used before a fresh sign-in replaces it."""
     warnings: tuple[str, ...] = ()
 
     @property
@@ -74,20 +91,18 @@ class PartnerOSSettings:
         )
 
     def with_overrides(
-        self, *, timeout: float | None = None, max_retries: int | None = None
+        self,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        session_sharing: bool | None = None,
     ) -> PartnerOSSettings:
         """Return a copy with per-call limits (e.g. ``test_connection``'s short timeout, no retries)."""
-        return PartnerOSSettings(
-            conn_id=self.conn_id,
-            base_url=self.base_url,
-            email=self.email,
-            password=self.password,
-            organization_id=self.organization_id,
+        return replace(
+            self,
             timeout=self.timeout if timeout is None else timeout,
-            verify=self.verify,
             max_retries=self.max_retries if max_retries is None else max_retries,
-            retry_backoff=self.retry_backoff,
-            warnings=self.warnings,
+            session_sharing=self.session_sharing if session_sharing is None else session_sharing,
         )
 
     def require_credentials(self) -> tuple[str, str]:
@@ -143,6 +158,10 @@ def settings_from_connection(
         verify=_verify(conn_id, extra.get("verify", True)),
         max_retries=int(_number(conn_id, extra, "max_retries", DEFAULT_MAX_RETRIES, minimum=0, integer=True)),
         retry_backoff=_number(conn_id, extra, "retry_backoff", DEFAULT_RETRY_BACKOFF, minimum=0),
+        session_sharing=_flag(conn_id, extra, "session_sharing", DEFAULT_SESSION_SHARING),
+        session_max_age=_number(
+            conn_id, extra, "session_max_age", DEFAULT_SESSION_MAX_AGE, minimum=MIN_SESSION_MAX_AGE
+        ),
         warnings=tuple(warnings),
     )
 
@@ -216,6 +235,19 @@ def _number(
             f"Airflow connection {conn_id!r}: extra {name!r} must be at least {minimum}, got {value!r}."
         )
     return number
+
+
+def _flag(conn_id: str, extra: Mapping[str, Any], name: str, default: bool) -> bool:
+    value = extra.get(name)
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise PartnerOSConfigError(
+        f"Airflow connection {conn_id!r}: extra {name!r} must be true or false, got {value!r}."
+    )
 
 
 def _verify(conn_id: str, value: Any) -> bool | str:

@@ -12,3 +12,7 @@ DEFAULT_BASE_URL = "https://app.partneros.com"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 2
 DEFAULT_RETRY_BACKOFF = 1.0
+DEFAULT_SESSION_SHARING = True
+DEFAULT_SESSION_MAX_AGE = 900.0
+"""Seconds a host-wide shared session is used before a fresh sign-in replaces it."""
+MIN_SESSION_MAX_AGE = 1.0

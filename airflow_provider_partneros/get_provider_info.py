@@ -15,7 +15,10 @@ from airflow_provider_partneros._defaults import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_RETRIES,
     DEFAULT_RETRY_BACKOFF,
+    DEFAULT_SESSION_MAX_AGE,
+    DEFAULT_SESSION_SHARING,
     DEFAULT_TIMEOUT,
+    MIN_SESSION_MAX_AGE,
 )
 
 CONN_TYPE = "partneros"
@@ -60,6 +63,27 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_partneros.triggers.integration"],
             }
         ],
+        "config": {
+            "partneros": {
+                "description": "Settings of the PartnerOS provider.",
+                "options": {
+                    "session_dir": {
+                        "description": "Directory of the host-wide PartnerOS session store: the task "
+                        "processes and triggerers of one host (same OS user) that use the same credentials "
+                        "share one signed-in session through it. Created 0700; refused (each task then "
+                        "signs in on its own, with a warning) if another user owns it, others can read or "
+                        "write it, or it is a symlink. Empty: $XDG_RUNTIME_DIR/airflow-partneros, else "
+                        "<temp dir>/airflow-partneros-<uid>. Containers that should share a session (e.g. "
+                        "KubernetesExecutor pods of one node) can point it at a shared volume with working "
+                        "POSIX file locks.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "/run/airflow/partneros-sessions",
+                        "default": "",
+                    },
+                },
+            },
+        },
         "connection-types": [
             {
                 "connection-type": CONN_TYPE,
@@ -95,6 +119,23 @@ def get_provider_info() -> dict[str, Any]:
                             "type": ["number", "null"],
                             "default": DEFAULT_RETRY_BACKOFF,
                             "minimum": 0,
+                        },
+                    },
+                    "session_sharing": {
+                        "label": "Share the session per host",
+                        "description": "Tasks and triggers on one host that use these credentials share one "
+                        "signed-in session (PartnerOS allows 3 sign-ins per 10 s per IP). Off: every task "
+                        "signs in and out on its own.",
+                        "schema": {"type": ["boolean", "null"], "default": DEFAULT_SESSION_SHARING},
+                    },
+                    "session_max_age": {
+                        "label": "Shared session max age (seconds)",
+                        "description": "A shared session is replaced by a fresh sign-in once it is this old; "
+                        "the replaced one is signed out when no task uses it any more.",
+                        "schema": {
+                            "type": ["number", "null"],
+                            "default": DEFAULT_SESSION_MAX_AGE,
+                            "minimum": MIN_SESSION_MAX_AGE,
                         },
                     },
                 },

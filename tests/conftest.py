@@ -28,6 +28,9 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_DAGS_FOLDER)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ.setdefault("AIRFLOW__CORE__SQL_ALCHEMY_CONN", f"sqlite:///{os.environ['AIRFLOW_HOME']}/airflow.db")
 os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", os.environ["AIRFLOW__CORE__SQL_ALCHEMY_CONN"])
+# A session store of this run's own (tests that need one per test use `partneros_session_dir`), so the
+# suite never shares PartnerOS sessions with another run or a deployment on this machine.
+os.environ["AIRFLOW__PARTNEROS__SESSION_DIR"] = tempfile.mkdtemp(prefix="partneros-tests-sessions-")
 
 if TYPE_CHECKING:
     from airflow.sdk import DAG
@@ -141,6 +144,6 @@ def run_dag(airflow_db: None) -> Callable[..., DagResult]:
 
 
 @pytest.fixture
-def standin(partneros_server: PartnerOSStandIn) -> PartnerOSStandIn:
-    """Short alias: a fresh, demo-seeded stand-in for this test."""
+def standin(partneros_server: PartnerOSStandIn, partneros_session_dir: Path) -> PartnerOSStandIn:
+    """Short alias: a fresh, demo-seeded stand-in for this test, with a session store of its own."""
     return partneros_server

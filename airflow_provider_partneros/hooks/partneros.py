@@ -1,8 +1,10 @@
-"""PartnerOSHook: one signed-in session per task, over ``requests``.
+"""PartnerOSHook: at most one sign-in per task, over ``requests``; safe to share between threads.
 
 The hook is a thin transport around :mod:`airflow_provider_partneros._protocol`: it sends the
-requests the protocol builds, sleeps when told, and signs in when asked. Use it as a context
-manager (operators and sensors do) so the session is signed out when the task ends::
+requests the protocol builds, sleeps when told, and signs in when asked. By default its session is
+the host's shared one (:mod:`airflow_provider_partneros._session_store`): the tasks and triggers of
+one host that use the same credentials sign in once between them. Use it as a context manager
+(operators and sensors do) so the session is released (and signed out by its last user)::
 
     with PartnerOSHook("partneros_default") as hook:
         status = hook.get_integration_status("conn_123")
@@ -13,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from functools import cached_property
@@ -31,12 +34,33 @@ from airflow_provider_partneros._protocol import (
     Sleep,
     TransportFailure,
 )
+from airflow_provider_partneros._session_store import (
+    CookieRecord,
+    Lease,
+    LockEntry,
+    SignIn,
+    SignOut,
+    StoreBusy,
+    StoreEntry,
+    StoreFlow,
+    StoreRefused,
+    acquire_flow,
+    cookie_records,
+    install_cookies,
+    open_store,
+    release_flow,
+)
 from airflow_provider_partneros.exceptions import PartnerOSError
 
 if TYPE_CHECKING:
     import requests
 
 CHUNK_SIZE = 64 * 1024
+DEFAULT_POOL_SIZE = 32
+"""Connections kept per host: enough for the threads of a typical batch (see ``reserve_connections``)."""
+SIGN_OUT_TIMEOUT = 5.0
+"""Sign-out is a courtesy (sessions expire on their own): it never holds a task up for long."""
+_UNRESOLVED = object()
 STREAM_TIMEOUT_FACTOR = 10
 """A streamed answer may take this many ``timeout``s in total; each read is still bounded by one."""
 
@@ -69,9 +93,15 @@ class PartnerOSHook(BaseHook):
         self._http: requests.Session | None = None
         self._public_http: requests.Session | None = None
         self._settings: PartnerOSSettings | None = None
+        self._session_lock = threading.RLock()
+        """Guards the session: one sign-in (or store visit) at a time, whatever the number of threads."""
         self._generation = 0
-        """0 = not signed in; incremented by every successful sign-in."""
+        """0 = no session; incremented whenever the cookie jar gets a new one."""
+        self._lease: Lease | None = None
+        self._store: StoreEntry | object | None = _UNRESOLVED
+        self._pool_size = DEFAULT_POOL_SIZE
         self.sign_in_count = 0
+        """Sign-ins this hook made itself (joining the host's shared session is not one)."""
 
     # --- configuration ---------------------------------------------------------------------------
 
@@ -79,9 +109,11 @@ class PartnerOSHook(BaseHook):
     def settings(self) -> PartnerOSSettings:
         """The connection's settings with this hook's overrides applied."""
         if self._settings is None:
-            self._settings = self.connection_settings.with_overrides(
-                timeout=self._timeout_override, max_retries=self._max_retries_override
-            )
+            with self._session_lock:  # one connection lookup, however many threads start at once
+                if self._settings is None:
+                    self._settings = self.connection_settings.with_overrides(
+                        timeout=self._timeout_override, max_retries=self._max_retries_override
+                    )
         return self._settings
 
     @cached_property
@@ -114,29 +146,43 @@ class PartnerOSHook(BaseHook):
     def signed_in(self) -> bool:
         return self._generation > 0
 
+    @property
+    def shares_session(self) -> bool:
+        """True while this hook uses the host's shared session (the store), not one of its own."""
+        return self._lease is not None
+
+    def reserve_connections(self, threads: int) -> None:
+        """Size the connection pool for ``threads`` threads calling through this hook at once
+        (the default pool keeps :data:`DEFAULT_POOL_SIZE` connections to PartnerOS)."""
+        with self._session_lock:
+            if threads > self._pool_size:
+                self._pool_size = threads
+                if self._http is not None:
+                    _size_pool(self._http, threads)
+
     def close(self) -> None:
-        """End the session: sign out (best effort, never raises) and release connections."""
-        http, self._http = self._http, None
-        public, self._public_http = self._public_http, None
-        if http is not None and self._generation:
-            self._generation = 0
+        """Stop using the session: a session of its own is signed out; the host's shared session is
+        signed out if this was its last user. Best effort: never raises. Releases connections."""
+        with self._session_lock:
+            http, self._http = self._http, None
+            public, self._public_http = self._public_http, None
+            lease, self._lease = self._lease, None
+            generation, self._generation = self._generation, 0
             try:
-                sign_out = protocol.sign_out_request(self.settings)
-                reply = self._send(sign_out, http=http, settings=self.settings.with_overrides(max_retries=0))
-                if isinstance(reply, TransportFailure) or reply.status >= 300:
-                    status = reply.kind if isinstance(reply, TransportFailure) else reply.status
-                    self.log.warning(
-                        "PartnerOS sign-out did not succeed (%s); the session expires on its own.", status
-                    )
-                else:
-                    self.log.info("Signed out of PartnerOS.")
+                if lease is not None and isinstance(self._store, StoreEntry):
+                    self._drive_store(release_flow(self._store, lease))
+                elif http is not None and generation:
+                    self._sign_out(cookie_records(http.cookies))
             except Exception as err:  # a failed sign-out must never fail the task
                 self.log.warning(
                     "PartnerOS sign-out failed (%s); the session expires on its own.", type(err).__name__
                 )
-        for session in (http, public):
-            if session is not None:
-                session.close()
+            finally:
+                if lease is not None:
+                    lease.drop()
+            for session in (http, public):
+                if session is not None:
+                    session.close()
 
     def __enter__(self) -> PartnerOSHook:
         return self
@@ -298,7 +344,10 @@ class PartnerOSHook(BaseHook):
         Used by Airflow's "Test" button. Counts against the sign-in rate limit like any sign-in.
         """
         try:
-            quick = self.settings.with_overrides(timeout=min(self.settings.timeout, 10.0), max_retries=0)
+            # Always a real sign-in of its own: the button tests the credentials, not a shared session.
+            quick = self.settings.with_overrides(
+                timeout=min(self.settings.timeout, 10.0), max_retries=0, session_sharing=False
+            )
             self._settings = quick
             session = self.get_session_info()
             if not isinstance(session, dict):
@@ -330,8 +379,9 @@ class PartnerOSHook(BaseHook):
         finally:
             response.close()
 
-    def _run(self, flow: Flow) -> Any:
-        """Drive a protocol flow: the whole sync transport is this loop."""
+    def _run(self, flow: Flow, *, http: requests.Session | None = None) -> Any:
+        """Drive a protocol flow: the whole sync transport is this loop. Thread-safe: threads that
+        share the hook run their flows at once and meet only in the session's single flight."""
         result: Any = None
         while True:
             try:
@@ -339,7 +389,7 @@ class PartnerOSHook(BaseHook):
             except StopIteration as stop:
                 return stop.value
             if isinstance(action, HttpRequest):
-                result = self._send(action)
+                result = self._send(action, http=http)
             elif isinstance(action, Sleep):
                 self.log.info(
                     "PartnerOS: waiting %.1f s before retrying (%s).", action.seconds, action.reason
@@ -347,28 +397,154 @@ class PartnerOSHook(BaseHook):
                 time.sleep(action.seconds)
                 result = None
             elif isinstance(action, EnsureSession):
-                result = self._generation or self._sign_in()
+                result = self._ensure_session()
             elif isinstance(action, RenewSession):
-                self.log.info("PartnerOS session expired; signing in again.")
-                result = self._sign_in()
+                result = self._renew_session(action.stale)
             else:  # pragma: no cover - a protocol bug, not a runtime condition
                 raise TypeError(f"unknown protocol action {action!r}")
 
-    def _sign_in(self) -> int:
-        http = self._session()
-        http.cookies.clear()
-        self._run(protocol.sign_in_flow(self.settings))
-        self._mask_cookies(http)
+    # --- the session: one per hook, from the host's store when sharing ---------------------------------
+
+    def _ensure_session(self) -> int:
+        generation = self._generation
+        if generation and not self._due_for_rotation():
+            return generation
+        with self._session_lock:  # single flight: the other threads wait here and reuse the result
+            if self._generation and not self._due_for_rotation():
+                return self._generation
+            return self._replace_session(refused=False)
+
+    def _renew_session(self, stale: int) -> int:
+        with self._session_lock:
+            if self._generation != stale:  # another thread already replaced it
+                return self._generation
+            self.log.info("PartnerOS session expired; signing in again.")
+            return self._replace_session(refused=True)
+
+    def _due_for_rotation(self) -> bool:
+        lease = self._lease
+        return lease is not None and lease.session.age(time.time()) >= self.settings.session_max_age
+
+    def _replace_session(self, *, refused: bool) -> int:
+        """Put a usable session in the cookie jar (caller holds ``_session_lock``): the host's shared
+        one, or, without sharing (or if the store is unusable), a sign-in of this hook's own."""
+        entry = self._store_entry()
+        old = self._lease
+        records: tuple[CookieRecord, ...] | None = None
+        if entry is not None:
+            stale_sid = old.session.sid if refused and old is not None else None
+            try:
+                lease = self._drive_store(
+                    acquire_flow(entry, max_age=self.settings.session_max_age, stale_sid=stale_sid)
+                )
+            except (StoreRefused, StoreBusy, OSError) as err:
+                self.log.warning("PartnerOS session store unusable (%s); this task signs in on its own.", err)
+                self._store = None
+            else:
+                self._lease, records = lease, lease.session.cookies
+                if old is None or old.session.sid != lease.session.sid:
+                    age = lease.session.age(time.time())
+                    self.log.info(
+                        "Using this host's shared PartnerOS session (signed in %.0f s ago).", max(age, 0)
+                    )
+        if records is None:
+            records = self._sign_in_fresh()
+            self._lease = None
+        for record in records:
+            _mask(record.value)
+        install_cookies(self._session().cookies, records)
         self._generation += 1
+        if old is not None and old is not self._lease:
+            self._release(old)
+        return self._generation
+
+    def _release(self, lease: Lease) -> None:
+        try:
+            if isinstance(self._store, StoreEntry):
+                self._drive_store(release_flow(self._store, lease))
+        except Exception as err:  # releasing an old session must never fail a call
+            self.log.warning("PartnerOS: could not release a replaced session (%s).", type(err).__name__)
+        finally:
+            lease.drop()
+
+    def _store_entry(self) -> StoreEntry | None:
+        if not self.settings.session_sharing:
+            return None
+        if self._store is _UNRESOLVED:
+            try:
+                self._store = open_store(self.settings)
+            except StoreRefused as err:
+                self.log.warning("PartnerOS session store refused: %s This task signs in on its own.", err)
+                self._store = None
+        return self._store if isinstance(self._store, StoreEntry) else None
+
+    def _drive_store(self, flow: StoreFlow) -> Any:
+        """Drive a store flow (``_session_store``): wait for the entry lock, sign in or out as asked."""
+        result: Any = None
+        error: Exception | None = None
+        try:
+            while True:
+                try:
+                    action = flow.throw(error) if error is not None else flow.send(result)
+                except StopIteration as stop:
+                    return stop.value
+                result, error = None, None
+                try:
+                    if isinstance(action, LockEntry):
+                        result = action.entry.lock(action.deadline)
+                    elif isinstance(action, SignIn):
+                        result = self._sign_in_fresh(shared=True)
+                    elif isinstance(action, SignOut):
+                        self._sign_out(action.cookies)
+                    else:  # pragma: no cover - a store bug, not a runtime condition
+                        raise TypeError(f"unknown store action {action!r}")
+                except Exception as err:
+                    error = err
+        finally:
+            flow.close()
+
+    def _sign_in_fresh(self, *, shared: bool = False) -> tuple[CookieRecord, ...]:
+        """Sign in with a new, empty cookie jar and return its cookies; the jar other threads use is
+        only ever replaced cookie by cookie (see ``install_cookies``)."""
+        http = _new_session()
+        try:
+            self._run(protocol.sign_in_flow(self.settings), http=http)
+            records = cookie_records(http.cookies)
+        finally:
+            http.close()
         self.sign_in_count += 1
         self.log.info(
-            "Signed in to %s (sign-in %d of this task).", self.settings.base_url, self.sign_in_count
+            "Signed in to %s (%s, sign-in %d of this task).",
+            self.settings.base_url,
+            "shared by this host's tasks" if shared else "a session of this task's own",
+            self.sign_in_count,
         )
-        return self._generation
+        return records
+
+    def _sign_out(self, cookies: tuple[CookieRecord, ...]) -> None:
+        """Sign out the session these cookies carry: once, bounded, and only logged if it fails."""
+        http = _new_session()
+        try:
+            install_cookies(http.cookies, cookies)
+            settings = self.settings.with_overrides(
+                timeout=min(self.settings.timeout, SIGN_OUT_TIMEOUT), max_retries=0
+            )
+            reply = self._send(protocol.sign_out_request(settings), http=http, settings=settings)
+        finally:
+            http.close()
+        if isinstance(reply, TransportFailure) or reply.status >= 300:
+            status = reply.kind if isinstance(reply, TransportFailure) else reply.status
+            self.log.warning(
+                "PartnerOS sign-out did not succeed (%s); the session expires on its own.", status
+            )
+        else:
+            self.log.info("Signed out of PartnerOS.")
 
     def _session(self) -> requests.Session:
         if self._http is None:
-            self._http = _new_session()
+            with self._session_lock:
+                if self._http is None:
+                    self._http = _new_session(self._pool_size)
         return self._http
 
     def _send(
@@ -385,9 +561,10 @@ class PartnerOSHook(BaseHook):
             if request.send_cookies:
                 http = self._session()
             else:
-                if self._public_http is None:
-                    self._public_http = _new_session()
-                http = self._public_http
+                with self._session_lock:
+                    if self._public_http is None:
+                        self._public_http = _new_session(self._pool_size)
+                    http = self._public_http
         timeout = settings.timeout
         deadline = time.monotonic() + timeout
         try:
@@ -514,9 +691,21 @@ def _failure(err: BaseException) -> TransportFailure:
     return TransportFailure("interrupted", names)
 
 
-def _new_session() -> requests.Session:
+def _new_session(pool_size: int = 1) -> requests.Session:
     # Redirects are decided by the protocol (same origin only); proxies from the environment still apply.
-    return _no_redirect_session_class()()
+    session = _no_redirect_session_class()()
+    if pool_size > 1:
+        _size_pool(session, pool_size)
+    return session
+
+
+def _size_pool(session: requests.Session, size: int) -> None:
+    """Keep up to ``size`` connections per host, so threads sharing a hook do not open and discard
+    connections (requests keeps 10 by default and warns "Connection pool is full")."""
+    from requests.adapters import HTTPAdapter
+
+    for prefix in ("https://", "http://"):
+        session.mount(prefix, HTTPAdapter(pool_connections=4, pool_maxsize=size))
 
 
 @functools.cache

@@ -3,7 +3,9 @@
 One :class:`AsyncPartnerOSSession` is shared by every trigger of one event loop that uses the same
 PartnerOS identity (see :func:`shared_session`): a triggerer runs one loop for all its triggers, so
 200 deferred sensors sign in once, and when the session expires the first one to meet the 401 signs
-in again while the others wait on the lock and then reuse the new session. Nothing here decides what
+in again while the others wait on the lock and then reuse the new session. That session is in turn
+the host's shared one (:mod:`airflow_provider_partneros._session_store`), so a host running workers
+and a triggerer signs in once for all of them. Nothing here decides what
 a request means or whether to retry: that is :mod:`airflow_provider_partneros._protocol`'s job.
 """
 
@@ -15,6 +17,7 @@ import copy
 import os
 import ssl
 import sys
+import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable
@@ -31,6 +34,23 @@ from airflow_provider_partneros._protocol import (
     RenewSession,
     Sleep,
     TransportFailure,
+)
+from airflow_provider_partneros._session_store import (
+    CookieRecord,
+    EntryLock,
+    Lease,
+    LockEntry,
+    SignIn,
+    SignOut,
+    StoreBusy,
+    StoreEntry,
+    StoreFlow,
+    StoreRefused,
+    acquire_flow,
+    cookie_records,
+    install_cookies,
+    open_store,
+    release_flow,
 )
 from airflow_provider_partneros.exceptions import PartnerOSError
 
@@ -54,6 +74,7 @@ SIGN_IN_FAILURE_REUSE = 2.0
 """Seconds a failed sign-in's error is reused instead of trying again (see ``_raise_recent_failure``)."""
 MAX_CONNECTIONS = 20
 """Upper bound of parallel HTTP connections per shared session, however many triggers share it."""
+_UNRESOLVED = object()
 
 
 async def load_settings(conn_id: str, log: Log | None = None) -> PartnerOSSettings:
@@ -92,7 +113,10 @@ class AsyncPartnerOSSession:
         self._generation = 0
         """0 = not signed in; incremented by every successful sign-in."""
         self._sign_in_error: tuple[float, PartnerOSError] | None = None
+        self._lease: Lease | None = None
+        self._store: StoreEntry | object | None = _UNRESOLVED
         self.sign_in_count = 0
+        """Sign-ins this session made itself (joining the host's shared session is not one)."""
 
     # --- public calls -----------------------------------------------------------------------------
 
@@ -112,9 +136,14 @@ class AsyncPartnerOSSession:
     def generation(self) -> int:
         return self._generation
 
+    @property
+    def shares_session(self) -> bool:
+        """True while the session is the host's shared one (the store), not one of its own."""
+        return self._lease is not None
+
     # --- the driver loop ---------------------------------------------------------------------------
 
-    async def run(self, flow: Flow) -> Any:
+    async def run(self, flow: Flow, *, client: httpx.AsyncClient | None = None) -> Any:
         """Drive a protocol flow: the async twin of ``PartnerOSHook._run``."""
         result: Any = None
         while True:
@@ -123,7 +152,7 @@ class AsyncPartnerOSSession:
             except StopIteration as stop:
                 return stop.value
             if isinstance(action, HttpRequest):
-                result = await self._send(action)
+                result = await self._send(action, client=client)
             elif isinstance(action, Sleep):
                 if self.log is not None:
                     self.log.info(
@@ -139,12 +168,12 @@ class AsyncPartnerOSSession:
                 raise TypeError(f"unknown protocol action {action!r}")
 
     async def _ensure_session(self) -> int:
-        if self._generation:
+        if self._generation and not self._due_for_rotation():
             return self._generation
         async with self._lock:
-            if not self._generation:
+            if not self._generation or self._due_for_rotation():
                 self._raise_recent_failure()
-                await self._sign_in()
+                await self._replace_session(refused=False)
             return self._generation
 
     async def _renew_session(self, stale: int) -> int:
@@ -153,8 +182,12 @@ class AsyncPartnerOSSession:
                 self._raise_recent_failure()
                 if self.log is not None:
                     self.log.info("PartnerOS session expired; signing in again (shared by this triggerer).")
-                await self._sign_in()
+                await self._replace_session(refused=True)
             return self._generation
+
+    def _due_for_rotation(self) -> bool:
+        lease = self._lease
+        return lease is not None and lease.session.age(time.time()) >= self.settings.session_max_age
 
     def _raise_recent_failure(self) -> None:
         """A sign-in that just failed fails everyone queued behind it (and late arrivals for a short
@@ -163,22 +196,111 @@ class AsyncPartnerOSSession:
         if failure is not None and time.monotonic() - failure[0] < SIGN_IN_FAILURE_REUSE:
             raise copy.copy(failure[1])
 
-    async def _sign_in(self) -> None:
-        client = self._session_client()
-        client.cookies.clear()
+    async def _replace_session(self, *, refused: bool) -> None:
+        """Put a usable session in the cookie jar (caller holds ``_lock``): the host's shared one, or
+        without sharing (or if the store is unusable) a sign-in of this session's own."""
+        entry = await self._store_entry()
+        old = self._lease
+        records: tuple[CookieRecord, ...] | None = None
         try:
-            await self.run(protocol.sign_in_flow(self.settings))
+            if entry is not None:
+                stale_sid = old.session.sid if refused and old is not None else None
+                try:
+                    lease = await self._drive_store(
+                        acquire_flow(entry, max_age=self.settings.session_max_age, stale_sid=stale_sid)
+                    )
+                except (StoreRefused, StoreBusy, OSError) as err:
+                    self._warn(f"PartnerOS session store unusable ({err}); signing in without it.")
+                    self._store = None
+                else:
+                    self._lease, records = lease, lease.session.cookies
+                    if self.log is not None and (old is None or old.session.sid != lease.session.sid):
+                        age = max(lease.session.age(time.time()), 0)
+                        self.log.info(
+                            "Using this host's shared PartnerOS session (signed in %.0f s ago).", age
+                        )
+            if records is None:
+                records = await self._sign_in_fresh()
+                self._lease = None
         except PartnerOSError as err:
             self._sign_in_error = (time.monotonic(), err)
             raise
         self._sign_in_error = None
-        await self._mask_cookies(client)
+        for record in records:
+            await _amask(record.value)
+        install_cookies(self._session_client().cookies.jar, records)
         self._generation += 1
+        if old is not None and old is not self._lease:
+            await self._release(old)
+
+    async def _release(self, lease: Lease) -> None:
+        try:
+            if isinstance(self._store, StoreEntry):
+                await self._drive_store(release_flow(self._store, lease))
+        except Exception as err:  # releasing a session must never fail a trigger
+            self._warn(f"PartnerOS: could not release a session ({type(err).__name__}).")
+        finally:
+            lease.drop()
+
+    async def _store_entry(self) -> StoreEntry | None:
+        if not self.settings.session_sharing:
+            return None
+        if self._store is _UNRESOLVED:
+            try:
+                self._store = await asyncio.to_thread(open_store, self.settings)
+            except StoreRefused as err:
+                self._warn(f"PartnerOS session store refused: {err} Signing in without it.")
+                self._store = None
+        return self._store if isinstance(self._store, StoreEntry) else None
+
+    async def _drive_store(self, flow: StoreFlow) -> Any:
+        """Drive a store flow: the entry lock is awaited in a thread, sign-in and sign-out here."""
+        result: Any = None
+        error: Exception | None = None
+        try:
+            while True:
+                try:
+                    action = flow.throw(error) if error is not None else flow.send(result)
+                except StopIteration as stop:
+                    return stop.value
+                result, error = None, None
+                try:
+                    if isinstance(action, LockEntry):
+                        result = await _lock_in_thread(action.entry, action.deadline)
+                    elif isinstance(action, SignIn):
+                        result = await self._sign_in_fresh(shared=True)
+                    elif isinstance(action, SignOut):
+                        await self._sign_out(action.cookies)
+                    else:  # pragma: no cover - a store bug, not a runtime condition
+                        raise TypeError(f"unknown store action {action!r}")
+                except Exception as err:
+                    error = err
+        finally:
+            flow.close()
+
+    async def _sign_in_fresh(self, *, shared: bool = False) -> tuple[CookieRecord, ...]:
+        """Sign in with a new, empty cookie jar and return its cookies; the jar the triggers use is only
+        ever replaced cookie by cookie, so no poll in flight sees it empty."""
+        client = _new_client(self.settings)
+        try:
+            await self.run(protocol.sign_in_flow(self.settings), client=client)
+            records = cookie_records(client.cookies.jar)
+        finally:
+            with contextlib.suppress(Exception):
+                await client.aclose()
         self.sign_in_count += 1
         if self.log is not None:
             self.log.info(
-                "Signed in to %s (shared session, sign-in %d).", self.settings.base_url, self.sign_in_count
+                "Signed in to %s (shared session%s, sign-in %d).",
+                self.settings.base_url,
+                " of this host" if shared else "",
+                self.sign_in_count,
             )
+        return records
+
+    def _warn(self, message: str) -> None:
+        if self.log is not None:
+            self.log.warning("%s", message)
 
     # --- HTTP ----------------------------------------------------------------------------------------
 
@@ -254,26 +376,37 @@ class AsyncPartnerOSSession:
     # --- lifecycle -----------------------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Sign out (best effort, bounded, never raises) and close the HTTP clients."""
+        """Release the session (signing it out if no one else uses it; bounded, never raises) and
+        close the HTTP clients."""
         client, self._client = self._client, None
         public, self._public_client = self._public_client, None
+        lease, self._lease = self._lease, None
+        generation, self._generation = self._generation, 0
         try:
-            if client is not None and self._generation:
-                self._generation = 0
-                await self._sign_out(client)
+            if lease is not None:
+                await self._release(lease)
+            elif client is not None and generation:
+                await self._sign_out(cookie_records(client.cookies.jar))
         finally:
             for c in (client, public):
                 if c is not None:
                     with contextlib.suppress(Exception):
                         await c.aclose()
 
-    async def _sign_out(self, client: httpx.AsyncClient) -> None:
-        settings = self.settings.with_overrides(timeout=min(self.settings.timeout, SIGN_OUT_TIMEOUT))
-        request = protocol.sign_out_request(settings)
+    async def _sign_out(self, cookies: tuple[CookieRecord, ...]) -> None:
+        """Sign out the session these cookies carry: once, bounded, never raising."""
+        settings = self.settings.with_overrides(
+            timeout=min(self.settings.timeout, SIGN_OUT_TIMEOUT), max_retries=0
+        )
+        client = _new_client(settings)
         try:
-            reply = await self._send(request, settings=settings, client=client)
+            install_cookies(client.cookies.jar, cookies)
+            reply = await self._send(protocol.sign_out_request(settings), settings=settings, client=client)
         except Exception as err:  # a failed sign-out must never fail a trigger
             reply = TransportFailure("interrupted", type(err).__name__)
+        finally:
+            with contextlib.suppress(Exception):
+                await client.aclose()
         if self.log is None:
             return
         if isinstance(reply, TransportFailure) or reply.status >= 300:
@@ -341,6 +474,26 @@ def active_sessions() -> int:
 
 
 # --- helpers ---------------------------------------------------------------------------------------
+
+
+async def _lock_in_thread(entry: StoreEntry, deadline: float) -> EntryLock | None:
+    """Wait for the store entry's lock in a worker thread, never in the event loop. If the waiting
+    trigger is cancelled, the thread stops waiting, and a lock it got anyway is released."""
+    cancelled = threading.Event()
+    waiter = asyncio.ensure_future(asyncio.to_thread(entry.lock, deadline, cancelled))
+    try:
+        return await asyncio.shield(waiter)
+    except asyncio.CancelledError:
+        cancelled.set()
+        waiter.add_done_callback(_release_unwanted_lock)
+        raise
+
+
+def _release_unwanted_lock(waiter: asyncio.Future[EntryLock | None]) -> None:
+    if not waiter.cancelled() and waiter.exception() is None:
+        lock = waiter.result()
+        if lock is not None:
+            lock.release()
 
 
 async def _bounded(awaitable: Awaitable[_T], seconds: float) -> _T:

@@ -1,0 +1,586 @@
+"""One signed-in PartnerOS session per host and identity, shared by every task process and triggerer.
+
+PartnerOS allows 3 sign-ins per 10 s per client IP, and every task on a host shares that IP. So the
+processes of one host (one OS user, one ``[partneros] session_dir``) that use the same credentials
+share one session, kept in small files:
+
+``.key``
+    32 random bytes; entry names are keyed hashes, so they reveal neither user nor password.
+``<entry>.lock``
+    the entry's lock (``flock``): whoever holds it may sign in, rotate or sign out. The kernel
+    drops it when its holder dies, so a killed task never blocks the others.
+``<entry>.json``
+    the current session (cookies exactly as the server set them, creation time), sessions retired
+    by rotation or refused by the server, and the last failed sign-in. Never the password.
+``<entry>.<sid>.users``
+    one shared ``flock`` per process using session ``sid``: "is anyone still using it?" is a
+    non-blocking exclusive lock attempt, and a SIGKILLed user stops counting at once.
+
+The decisions (reuse, rotate after ``session_max_age``, replace after a 401, sign out the sessions
+no one uses) are the flows :func:`acquire_flow` and :func:`release_flow`. Like ``_protocol``'s
+flows they do no network I/O: they yield :class:`SignIn`, :class:`SignOut` and :class:`LockEntry`
+actions, which the sync hook and the async transport perform in their own way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import hmac
+import http.cookiejar
+import json
+import os
+import secrets
+import stat
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_partneros._config import PartnerOSSettings
+from airflow_provider_partneros.exceptions import PartnerOSError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no store, every task signs in on its own
+    fcntl = None  # type: ignore[assignment]
+
+CONFIG_SECTION = "partneros"
+CONFIG_OPTION = "session_dir"
+LOCK_WAIT = 120.0
+"""Longest wait for another process's sign-in (it is itself bounded by timeouts and retries)."""
+FATAL_FAILURE_REUSE = 10.0
+"""A refused sign-in (wrong password...) fails the processes queued behind it for this long: 100
+tasks starting together must not turn one refusal into 100 attempts against the rate limit."""
+TRANSIENT_FAILURE_REUSE = 2.0
+_STATE_VERSION = 1
+
+
+class StoreRefused(Exception):
+    """The store directory or a file in it is unsafe or unusable; the message says which and the fix."""
+
+
+# --- what the store keeps ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CookieRecord:
+    """One cookie with every attribute ``http.cookiejar`` keeps, so it goes back exactly as set."""
+
+    name: str
+    value: str
+    domain: str
+    path: str
+    secure: bool = False
+    expires: int | None = None
+    port: str | None = None
+    domain_specified: bool = False
+    domain_initial_dot: bool = False
+    path_specified: bool = True
+    rest: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # never print a cookie value
+        return f"CookieRecord(name={self.name!r}, domain={self.domain!r}, value='***')"
+
+
+def cookie_records(jar: http.cookiejar.CookieJar) -> tuple[CookieRecord, ...]:
+    """The cookies of a ``requests`` or ``httpx`` jar (both are ``http.cookiejar`` underneath)."""
+    return tuple(
+        CookieRecord(
+            name=c.name,
+            value=c.value or "",
+            domain=c.domain,
+            path=c.path,
+            secure=bool(c.secure),
+            expires=c.expires,
+            port=c.port,
+            domain_specified=bool(c.domain_specified),
+            domain_initial_dot=bool(c.domain_initial_dot),
+            path_specified=bool(c.path_specified),
+            rest={k: v for k, v in getattr(c, "_rest", {}).items() if isinstance(v, (str, type(None)))},
+        )
+        for c in jar
+    )
+
+
+def install_cookies(jar: http.cookiejar.CookieJar, records: Sequence[CookieRecord]) -> None:
+    """Make ``jar`` hold exactly ``records``, replacing cookie by cookie: a request running on another
+    thread meanwhile sees the old session or the new one, never an empty jar."""
+    keep = {(r.domain, r.path, r.name) for r in records}
+    for record in records:
+        jar.set_cookie(
+            http.cookiejar.Cookie(
+                version=0,
+                name=record.name,
+                value=record.value,
+                port=record.port,
+                port_specified=record.port is not None,
+                domain=record.domain,
+                domain_specified=record.domain_specified,
+                domain_initial_dot=record.domain_initial_dot,
+                path=record.path,
+                path_specified=record.path_specified,
+                secure=record.secure,
+                expires=record.expires,
+                discard=record.expires is None,
+                comment=None,
+                comment_url=None,
+                rest=dict(record.rest),
+            )
+        )
+    for cookie in list(jar):
+        if (cookie.domain, cookie.path, cookie.name) not in keep:
+            with contextlib.suppress(KeyError):
+                jar.clear(cookie.domain, cookie.path, cookie.name)
+
+
+@dataclass(frozen=True)
+class StoredSession:
+    """A session in the store. ``sid`` names it in the store only; it is not the server's token."""
+
+    sid: str
+    created: float
+    cookies: tuple[CookieRecord, ...]
+    dead: bool = False
+    """Refused by the server (401): it needs no sign-out, only forgetting."""
+
+    def age(self, now: float) -> float:
+        return now - self.created
+
+
+@dataclass
+class _State:
+    current: StoredSession | None = None
+    retired: list[StoredSession] = field(default_factory=list)
+    failure: dict[str, Any] | None = None
+
+    def to_json(self) -> str:
+        def session(s: StoredSession) -> dict[str, Any]:
+            return {**asdict(s), "cookies": [asdict(c) for c in s.cookies]}
+
+        return json.dumps(
+            {
+                "version": _STATE_VERSION,
+                "current": session(self.current) if self.current else None,
+                "retired": [session(s) for s in self.retired],
+                "failure": self.failure,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> _State:
+        doc = json.loads(text) if text.strip() else {}
+        if not isinstance(doc, dict) or doc.get("version") != _STATE_VERSION:
+            return cls()
+
+        def session(d: dict[str, Any]) -> StoredSession:
+            cookies = tuple(CookieRecord(**c) for c in d["cookies"])
+            return StoredSession(str(d["sid"]), float(d["created"]), cookies, bool(d.get("dead")))
+
+        return cls(
+            current=session(doc["current"]) if doc.get("current") else None,
+            retired=[session(d) for d in doc.get("retired") or []],
+            failure=doc.get("failure"),
+        )
+
+
+# --- where the store lives ---------------------------------------------------------------------------
+
+
+def default_directory() -> Path:
+    """Per user and gone after a reboot: ``$XDG_RUNTIME_DIR`` (a tmpfs) when there is one, else the
+    system temp directory with the user id in the name."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isdir(runtime):
+        return Path(runtime) / "airflow-partneros"
+    return Path(tempfile.gettempdir()) / f"airflow-partneros-{os.getuid()}"
+
+
+def configured_directory() -> Path:
+    """``[partneros] session_dir`` (``AIRFLOW__PARTNEROS__SESSION_DIR``), or :func:`default_directory`."""
+    value = os.environ.get("AIRFLOW__PARTNEROS__SESSION_DIR")
+    if value is None:
+        try:
+            from airflow.configuration import conf
+
+            value = conf.get(CONFIG_SECTION, CONFIG_OPTION, fallback=None)
+        except Exception:  # no Airflow config to read (e.g. outside a deployment): use the default
+            value = None
+    value = (value or "").strip()
+    return Path(os.path.expanduser(value)) if value else default_directory()
+
+
+def _fix(path: Path) -> str:
+    return (
+        f"Fix: remove {path} (it is recreated safely), or set [partneros] session_dir "
+        "(AIRFLOW__PARTNEROS__SESSION_DIR) to a directory only this user can use."
+    )
+
+
+def _check_owned_private(path: Path, st: os.stat_result, what: str) -> None:
+    if st.st_uid != os.getuid():
+        raise StoreRefused(f"{what} {path} belongs to another user (uid {st.st_uid}). {_fix(path)}")
+    if st.st_mode & 0o077:
+        raise StoreRefused(
+            f"{what} {path} can be read or written by other users (mode {stat.S_IMODE(st.st_mode):o}). "
+            f"{_fix(path)}"
+        )
+
+
+class SessionStore:
+    """The store directory, created 0700 and checked: this user's own, private, no symlink."""
+
+    def __init__(self, directory: Path) -> None:
+        if fcntl is None:  # pragma: no cover - not POSIX
+            raise StoreRefused("the session store needs POSIX file locks (fcntl), which this system lacks.")
+        self.directory = directory
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            st = os.lstat(directory)
+        except OSError as err:
+            raise StoreRefused(
+                f"cannot create the session store {directory} ({err.strerror}). {_fix(directory)}"
+            ) from None
+        if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+            raise StoreRefused(
+                f"the session store {directory} is a symlink or not a directory. {_fix(directory)}"
+            )
+        _check_owned_private(directory, st, "the session store")
+        self._key = self._read_key()
+
+    def _read_key(self) -> bytes:
+        path = self.directory / ".key"
+        try:
+            fd = _open_private(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "wb") as out:
+                out.write(secrets.token_bytes(32))
+        for _ in range(50):  # another process may have created it a moment ago and be writing it
+            with os.fdopen(_open_private(path, os.O_RDONLY), "rb") as key_file:
+                key = key_file.read()
+            if len(key) == 32:
+                return key
+            time.sleep(0.01)
+        raise StoreRefused(f"the session store key {path} is damaged. {_fix(path)}")
+
+    def entry(self, settings: PartnerOSSettings) -> StoreEntry:
+        """The entry for one identity: base URL, login, organization, TLS setting and the password,
+        combined under the store's secret key (another password or user never shares a session)."""
+        identity = json.dumps(
+            [
+                settings.base_url,
+                settings.email,
+                settings.organization_id,
+                str(settings.verify),
+                settings.password,
+            ]
+        )
+        name = hmac.new(self._key, identity.encode(), hashlib.sha256).hexdigest()[:40]
+        return StoreEntry(self.directory, name)
+
+
+def open_store(settings: PartnerOSSettings) -> StoreEntry:
+    """The store entry for ``settings`` in the configured directory; :class:`StoreRefused` if unsafe."""
+    return SessionStore(configured_directory()).entry(settings)
+
+
+def _open_private(path: Path, flags: int) -> int:
+    """Open a store file: no symlinks followed, created 0600, and checked to be ours and private."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise StoreRefused(f"{path} is a symlink. {_fix(path)}") from None
+        if isinstance(err, FileExistsError | FileNotFoundError):
+            raise
+        raise StoreRefused(f"cannot open {path} ({err.strerror}). {_fix(path)}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise StoreRefused(f"{path} is not a regular file. {_fix(path)}")
+        _check_owned_private(path, st, "the session store file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+# --- one identity's files ------------------------------------------------------------------------------
+
+
+class EntryLock:
+    """The entry's exclusive lock; :meth:`release` is idempotent."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)  # closing drops the flock
+
+
+class Lease:
+    """This process's use of a stored session: a shared lock the kernel drops if the process dies."""
+
+    def __init__(self, session: StoredSession, fd: int) -> None:
+        self.session = session
+        self._fd: int | None = fd
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def drop(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+
+class StoreEntry:
+    """The files of one identity in the store. All methods except :meth:`lock` are quick file I/O."""
+
+    def __init__(self, directory: Path, name: str) -> None:
+        self.directory = directory
+        self.name = name
+
+    def _path(self, suffix: str) -> Path:
+        return self.directory / f"{self.name}{suffix}"
+
+    def lock(self, deadline: float, cancelled: threading.Event | None = None) -> EntryLock | None:
+        """Take the entry's lock, waiting until ``deadline`` (monotonic); None if it did not come."""
+        assert fcntl is not None
+        fd = _open_private(self._path(".lock"), os.O_RDWR | os.O_CREAT)
+        pause = 0.005
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return EntryLock(fd)
+                except BlockingIOError:
+                    pass
+                if time.monotonic() >= deadline or (cancelled is not None and cancelled.is_set()):
+                    os.close(fd)
+                    return None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.1)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            raise
+
+    def read(self) -> _State:
+        try:
+            fd = _open_private(self._path(".json"), os.O_RDONLY)
+        except FileNotFoundError:
+            return _State()
+        with os.fdopen(fd, "r", encoding="utf-8") as f:
+            text = f.read()
+        try:
+            return _State.from_json(text)
+        except (ValueError, KeyError, TypeError):
+            return _State()  # a damaged file only costs a sign-in
+
+    def write(self, state: _State) -> None:
+        """Atomically (write a private temp file, then rename over the old one)."""
+        tmp = self._path(f".json.{os.getpid()}.{threading.get_ident()}.tmp")
+        fd = _open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(state.to_json())
+        os.replace(tmp, self._path(".json"))
+
+    def join(self, session: StoredSession) -> Lease:
+        assert fcntl is not None
+        fd = _open_private(self._path(f".{session.sid}.users"), os.O_RDWR | os.O_CREAT)
+        fcntl.flock(fd, fcntl.LOCK_SH)  # never waits: exclusive attempts are non-blocking and brief
+        return Lease(session, fd)
+
+    def unused(self, session: StoredSession) -> bool:
+        """True if no live process holds a lease on ``session`` (a brief exclusive lock attempt)."""
+        assert fcntl is not None
+        try:
+            fd = _open_private(self._path(f".{session.sid}.users"), os.O_RDWR | os.O_CREAT)
+        except StoreRefused:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)  # also drops the exclusive lock if we got it
+        return True
+
+    def forget(self, session: StoredSession) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._path(f".{session.sid}.users"))
+
+
+# --- the flows ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LockEntry:
+    """Reply with :meth:`StoreEntry.lock`'s result (an :class:`EntryLock` or None): it may wait."""
+
+    entry: StoreEntry
+    deadline: float
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """Sign in with a fresh, empty cookie jar; reply with its cookies (:func:`cookie_records`)."""
+
+
+@dataclass(frozen=True)
+class SignOut:
+    """Sign out the session these cookies carry (best effort, bounded); reply with anything."""
+
+    cookies: tuple[CookieRecord, ...]
+
+
+StoreAction = LockEntry | SignIn | SignOut
+StoreFlow = Generator[StoreAction, Any, Any]
+
+
+class StoreBusy(Exception):
+    """The entry's lock did not come within :data:`LOCK_WAIT`: fall back to a session of one's own."""
+
+
+def acquire_flow(
+    entry: StoreEntry,
+    *,
+    max_age: float,
+    stale_sid: str | None = None,
+    clock: Callable[[], float] = time.time,
+) -> StoreFlow:
+    """Return a :class:`Lease` on the host's session for this identity, signing in only if needed.
+
+    Reuses the current session unless it is older than ``max_age`` or is ``stale_sid`` (the server
+    refused it). Replaces it under the lock, so only one process signs in and the rest wait and
+    reuse the result. Rotation waits while a retired session is still in use, so at most two live
+    sessions exist per identity. On the way out, retired sessions no one uses are signed out.
+    """
+    lock: EntryLock | None = yield LockEntry(entry, time.monotonic() + LOCK_WAIT)
+    if lock is None:
+        raise StoreBusy(f"the session store entry stayed locked for {LOCK_WAIT:.0f} s")
+    try:
+        state = entry.read()
+        now = clock()
+        current = state.current
+        if current is not None and current.sid == stale_sid:
+            state.retired.append(StoredSession(current.sid, current.created, current.cookies, dead=True))
+            current = state.current = None
+        busy_retired = [s for s in state.retired if not entry.unused(s)]
+        expired = current is not None and current.age(now) >= max_age
+        if current is not None and expired and not busy_retired:
+            state.retired.append(current)
+            current = state.current = None
+        if current is None:
+            _raise_recent_failure(state.failure, clock())
+            try:
+                cookies = yield SignIn()
+            except PartnerOSError as err:
+                state.failure = _failure_record(err, clock())
+                entry.write(state)
+                raise
+            current = state.current = StoredSession(secrets.token_hex(8), clock(), tuple(cookies))
+            state.failure = None
+        lease = entry.join(current)
+        yield from _sign_out_unused(entry, state, keep_current=True)
+        entry.write(state)
+        return lease
+    finally:
+        lock.release()
+
+
+def release_flow(entry: StoreEntry, lease: Lease) -> StoreFlow:
+    """Stop using the session; the last process out signs out every session no one uses any more.
+
+    A session stays only while someone uses it: the PartnerOS docs ask for short-lived sessions,
+    and a session left behind would live for days on the server.
+    """
+    lease.drop()
+    lock: EntryLock | None = yield LockEntry(entry, time.monotonic() + LOCK_WAIT)
+    if lock is None:  # someone else holds it for long; whoever comes next signs out what is unused
+        return
+    try:
+        state = entry.read()
+        yield from _sign_out_unused(entry, state, keep_current=False)
+        entry.write(state)
+    finally:
+        lock.release()
+
+
+def _sign_out_unused(entry: StoreEntry, state: _State, *, keep_current: bool) -> StoreFlow:
+    """Sign out (or, for refused ones, just forget) the sessions no live process holds a lease on."""
+    candidates = list(state.retired)
+    if not keep_current and state.current is not None:
+        candidates.append(state.current)
+    for session in candidates:
+        if not entry.unused(session):
+            continue
+        if not session.dead:
+            with contextlib.suppress(Exception):  # a sign-out is a courtesy; it must not fail a task
+                yield SignOut(session.cookies)
+        entry.forget(session)
+        if session is state.current:
+            state.current = None
+        else:
+            state.retired.remove(session)
+
+
+def _failure_record(err: PartnerOSError, now: float) -> dict[str, Any]:
+    return {
+        "at": now,
+        "error_class": type(err).__name__,
+        "message": err.message,
+        "status": err.status,
+        "code": err.code,
+        "fatal": not err.retryable,
+        "retry_after": getattr(err, "retry_after", None),
+    }
+
+
+def _raise_recent_failure(failure: dict[str, Any] | None, now: float) -> None:
+    """Re-raise a sign-in failure another process met moments ago instead of trying again."""
+    if not failure:
+        return
+    reuse = FATAL_FAILURE_REUSE if failure.get("fatal") else TRANSIENT_FAILURE_REUSE
+    if not 0 <= now - float(failure.get("at", 0)) < reuse:
+        return
+    from airflow_provider_partneros import exceptions
+
+    cls = getattr(exceptions, str(failure.get("error_class")), None)
+    if not (isinstance(cls, type) and issubclass(cls, PartnerOSError)):
+        cls = exceptions.PartnerOSUnavailableError
+    kwargs: dict[str, Any] = {"status": failure.get("status"), "code": failure.get("code")}
+    if issubclass(cls, exceptions.PartnerOSRateLimitedError):
+        kwargs["retry_after"] = failure.get("retry_after")
+    message = f"{failure.get('message')} (another task on this host met this a moment ago; not tried again)"
+    raise cls(message, endpoint="/api/auth/sign-in/email", method="POST", **kwargs)
+
+
+__all__ = [
+    "CookieRecord",
+    "Lease",
+    "LockEntry",
+    "SessionStore",
+    "SignIn",
+    "SignOut",
+    "StoreBusy",
+    "StoreEntry",
+    "StoreRefused",
+    "acquire_flow",
+    "configured_directory",
+    "cookie_records",
+    "default_directory",
+    "install_cookies",
+    "open_store",
+    "release_flow",
+]
