@@ -220,17 +220,16 @@ class ScaleEnvironment:
                 "celery", "worker",
                 "--celery-hostname", f"{name}@%h",
                 "--concurrency", str(WORKER_CONCURRENCY),
+                "--queues", f"default,{name}",  # a task can be sent to this host alone
             ]  # fmt: skip
         else:
             argv = ["triggerer", "--capacity", str(TRIGGERER_CAPACITY)]
         self._launch(name, argv, env=env)
 
     def stop(self) -> None:
-        """Stop every component, then Redis and PostgreSQL, each by its own process group."""
-        for comp in reversed(list(self.components.values())):
-            self._stop_component(comp, signal.SIGTERM, grace=15)
-        for comp in reversed(list(self._infra.values())):
-            self._stop_component(comp, signal.SIGINT, grace=15)  # postgres: SIGINT = fast shutdown
+        """Stop every Airflow component (all at once), then Redis and PostgreSQL, each by its own group."""
+        self._stop_components(list(self.components.values()), signal.SIGTERM, grace=15)
+        self._stop_components(list(self._infra.values()), signal.SIGINT, grace=15)  # postgres: fast shutdown
         for host in self.hosts.values():
             if host.forwarder is not None:
                 host.forwarder.stop()
@@ -465,22 +464,26 @@ class ScaleEnvironment:
             output = done.stdout[-3000:] + done.stderr[-3000:]
             raise RuntimeError(f"{' '.join(argv[:3])} failed ({done.returncode}):\n{output}")
 
-    def _stop_component(self, comp: Component, sig: signal.Signals, grace: float) -> None:
-        process = comp.process
-        if process is not None and process.poll() is None:
+    def _stop_components(self, comps: list[Component], sig: signal.Signals, grace: float) -> None:
+        """Signal every group at once, give them ``grace`` seconds together, then finish them off."""
+        running = [c for c in comps if c.process is not None and c.process.poll() is None]
+        for comp in running:
+            assert comp.process is not None
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, sig)
+                os.killpg(comp.process.pid, sig)
+        deadline = time.monotonic() + grace
+        for comp in running:
+            assert comp.process is not None
             with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=grace)
-        if process is not None:
-            # Children may outlive the leader (celery pool; task processes, which Airflow puts in a
-            # process group of their own within the session): finish the session off.
-            for s in (signal.SIGTERM, signal.SIGKILL):
-                _signal_session(process.pid, s)
-                time.sleep(0.3)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=5)
-        self._close_log(comp)
+                comp.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        for comp in comps:
+            if comp.process is not None:
+                # Children may outlive the leader (celery pool; task processes, which Airflow puts in
+                # a process group of their own within the session): finish the whole session off.
+                _signal_session(comp.process.pid, signal.SIGKILL)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    comp.process.wait(timeout=5)
+            self._close_log(comp)
 
     @staticmethod
     def _close_log(comp: Component) -> None:

@@ -6,6 +6,7 @@
   connection, waiting for a sync at or after ``params.synced_after``.
 - ``scale_worker_kill``: one task with ``retries=1`` that signs in, analyses a partner and, on its
   first try, then waits to be killed; it records which host ran each try in a marker file.
+- ``scale_each_worker``: one PartnerOS call on each worker host (Celery queue ``w1`` / ``w2``).
 """
 
 from __future__ import annotations
@@ -76,3 +77,18 @@ with DAG("scale_worker_kill", schedule=None, start_date=START, catchup=False, ta
         return host
 
     hold()
+
+
+with DAG("scale_each_worker", schedule=None, start_date=START, catchup=False, tags=["scale"]):
+    for worker in ("w1", "w2"):
+
+        @task(task_id=f"on_{worker}", queue=worker)
+        def on_host() -> str:
+            """One call from this host (its worker alone listens on the queue named after it)."""
+            from airflow_provider_partneros.hooks.partneros import PartnerOSHook
+
+            with PartnerOSHook() as hook:
+                hook.analyze_partner("partner-2")
+            return os.environ["SCALE_HOST"]
+
+        on_host()
