@@ -56,6 +56,10 @@ SIGN_IN_ROUTE = "/api/auth/sign-in/email"
 SIGN_OUT_ROUTE = "/api/auth/sign-out"
 CONN_SHARED = "partneros_default"
 CONN_PER_TASK = "partneros_per_task"
+CONN_SHORT_LIVED = "partneros_short_lived"
+SHORT_SESSION_MAX_AGE = 15
+"""``session_max_age`` of ``partneros_short_lived`` (the worker-kill scenario): short enough to see a
+killed task's session replaced and signed out within the test."""
 SCALE_PARTNER_COUNT = 100
 WORKER_CONCURRENCY = 4
 # 50 sensors over two triggerers of capacity 30: neither can take them all, so both run some. After
@@ -420,6 +424,9 @@ class ScaleEnvironment:
                 "AIRFLOW__PARTNEROS__SESSION_DIR": str(host.session_dir),
                 "AIRFLOW_CONN_" + CONN_SHARED.upper(): self.connection_json(host),
                 "AIRFLOW_CONN_" + CONN_PER_TASK.upper(): self.connection_json(host, session_sharing=False),
+                "AIRFLOW_CONN_" + CONN_SHORT_LIVED.upper(): self.connection_json(
+                    host, session_max_age=SHORT_SESSION_MAX_AGE
+                ),
             }
         )
         if host.kind == "worker":
@@ -634,6 +641,16 @@ class ScaleEnvironment:
         with self.server._lock:
             now = self.server.clock()
             return Counter(self.host_of(s.ip) for s in self.server._sessions.values() if s.expires_at > now)
+
+    def live_session_ids(self, host: str) -> set[str]:
+        """Ids of the server-side sessions still alive that ``host`` signed in (see above)."""
+        with self.server._lock:
+            now = self.server.clock()
+            return {
+                s.id
+                for s in self.server._sessions.values()
+                if s.expires_at > now and self.host_of(s.ip) == host
+            }
 
     def sign_ins_by_host(self, *, since: float) -> Counter[str]:
         return self.requests_by_host(SIGN_IN_ROUTE, since=since, status=200)

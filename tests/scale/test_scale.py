@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from harness import CONN_SHARED, SCALE_PARTNER_COUNT, ScaleEnvironment
+from harness import CONN_SHARED, SCALE_PARTNER_COUNT, SHORT_SESSION_MAX_AGE, ScaleEnvironment
 
 from airflow_provider_partneros.testing import (
     DEMO_HUBSPOT_CONNECTION,
@@ -69,9 +69,9 @@ def test_fanout_of_100_analyses_runs_on_both_workers_with_one_sign_in_per_host(
     assert all(sign_ins[host] <= 1 for host in WORKERS), dict(sign_ins)
     assert set(sign_ins) <= set(WORKERS)
     assert sum(rate_limited.values()) == 0
-    # Once no task on a host uses the shared session, the last one out signs it out.
+    # No session left behind beyond the one a host's store may keep for its next task.
     live = env.live_sessions_by_host()
-    assert all(live[host] == 0 for host in WORKERS), dict(live)
+    assert all(live[host] <= 1 for host in WORKERS), dict(live)
 
 
 def test_fifty_deferred_sensors_spread_over_two_triggerers_sign_in_once_per_triggerer(
@@ -149,7 +149,8 @@ def test_task_of_a_killed_worker_is_retried_on_the_other_worker(scale_env: Scale
     first_host = first_try.read_text()
 
     env.kill(first_host)  # SIGKILL the whole host: worker, pool and the task process
-    orphaned = env.live_sessions_by_host()[first_host]
+    orphans = env.live_session_ids(first_host)
+    killed_at = time.monotonic()
     state = env.wait_for_run("scale_worker_kill", run_id, timeout=300)
 
     second_try = env.marker_dir / f"{safe_run}.try2"
@@ -157,14 +158,15 @@ def test_task_of_a_killed_worker_is_retried_on_the_other_worker(scale_env: Scale
     assert state == "success"
     assert (ti["state"], ti["try_number"]) == ("success", 2)
     assert second_try.read_text() not in ("", first_host), "the retry ran on the other worker"
-    assert orphaned == 1, "the killed task could not sign out: its session outlived it"
+    assert len(orphans) == 1, "the killed task could not sign out: its session outlived it"
 
-    # The host comes back; its next task finds the orphan unused in the host's store and, as the last
-    # user out, signs it out: a killed task does not keep a session alive beyond its host's next task.
+    # The bound: the host comes back, and its next task, once the orphan is older than session_max_age,
+    # finds it unused (the kernel dropped the dead task's lock), replaces it and signs it out.
     env.ensure_running(kinds=("worker",))
+    time.sleep(max(0.0, SHORT_SESSION_MAX_AGE + 1 - (time.monotonic() - killed_at)))
     after = env.trigger("scale_each_worker")
     assert env.wait_for_run("scale_each_worker", after, timeout=300) == "success"
-    assert env.live_sessions_by_host()[first_host] == 0
+    assert env.live_session_ids(first_host) & orphans == set()
 
 
 def _secret_needles(env: ScaleEnvironment) -> dict[str, str]:

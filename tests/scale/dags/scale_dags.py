@@ -7,6 +7,7 @@
 - ``scale_worker_kill``: one task with ``retries=1`` that signs in, analyses a partner and, on its
   first try, then waits to be killed; it records which host ran each try in a marker file.
 - ``scale_each_worker``: one PartnerOS call on each worker host (Celery queue ``w1`` / ``w2``).
+  Both use ``partneros_short_lived`` (``session_max_age`` 15 s).
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ with DAG("scale_worker_kill", schedule=None, start_date=START, catchup=False, ta
         safe_run = re.sub(r"[^A-Za-z0-9_.-]", "_", context["run_id"])
         marker = Path(os.environ["SCALE_MARKER_DIR"]) / f"{safe_run}.try{ti.try_number}"
         host = os.environ["SCALE_HOST"]
-        with PartnerOSHook() as hook:
+        with PartnerOSHook("partneros_short_lived") as hook:  # session_max_age 15 s
             hook.analyze_partner("partner-1")
             marker.write_text(host)
             if ti.try_number == 1:
@@ -87,7 +88,7 @@ with DAG("scale_each_worker", schedule=None, start_date=START, catchup=False, ta
             """One call from this host (its worker alone listens on the queue named after it)."""
             from airflow_provider_partneros.hooks.partneros import PartnerOSHook
 
-            with PartnerOSHook() as hook:
+            with PartnerOSHook("partneros_short_lived") as hook:
                 hook.analyze_partner("partner-2")
             return os.environ["SCALE_HOST"]
 
