@@ -157,6 +157,10 @@ class ScaleEnvironment:
         self.components: dict[str, Component] = {}
         self._infra: dict[str, Component] = {}
         self._token: str | None = None
+        self.trigger_kwargs_samples: list[bytes] = []
+        """Decrypted kwargs of the trigger rows sampled while sensors were deferred (rows go when done)."""
+        self.redis_samples: list[bytes] = []
+        """Redis contents sampled while tasks were queued (Celery messages exist only then)."""
         self.marker_dir = self.root / "markers"
         self.marker_dir.mkdir()
         self.marker_dir.chmod(0o777)
@@ -697,6 +701,37 @@ class ScaleEnvironment:
                 out.extend(_celery_bodies(value))
         client.close()
         return out
+
+    def sample_trigger_kwargs(self) -> int:
+        """Decrypt every trigger row's kwargs (Airflow stores them Fernet-encrypted, so a dump shows
+        nothing either way) and keep them for the secrets audit; returns how many rows there were."""
+        import psycopg2
+        from cryptography.fernet import Fernet
+
+        fernet = Fernet(self.fernet_key.encode())
+        with (
+            contextlib.closing(
+                psycopg2.connect(host="127.0.0.1", port=self.pg_port, user="airflow", dbname="airflow")
+            ) as db,
+            db.cursor() as cursor,
+        ):
+            cursor.execute("SELECT kwargs FROM trigger")
+            rows = [str(row[0]) for row in cursor.fetchall()]
+        for value in rows:
+            plain = value.encode() if value.startswith("{") else fernet.decrypt(value.encode())
+            self.trigger_kwargs_samples.append(plain)
+        return len(rows)
+
+    def sample_redis_while_queued(self, marker: bytes, timeout: float = 60.0) -> bool:
+        """Keep Redis snapshots until one holds a Celery message mentioning ``marker``; True if seen."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            sample = self.redis_dump()
+            self.redis_samples.extend(sample)
+            if any(marker in value for value in sample):
+                return True
+            time.sleep(0.2)
+        return False
 
     def log_files(self) -> list[Path]:
         """Every log this deployment wrote: task logs, trigger logs and each component's own output."""
