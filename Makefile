@@ -58,7 +58,7 @@ help:
 	@echo "make lint           ruff check + ruff format --check"
 	@echo "make typecheck      mypy (strict, [tool.mypy] in pyproject.toml)"
 	@echo "make pytest         the whole pytest suite in the dev venv (PYTEST_ARGS=... to narrow)"
-	@echo "make package-check  build sdist+wheel, twine check, install the wheel in a clean venv, ask airflow"
+	@echo "make package-check  run README.md's install commands (clone, wheel) in a clean venv, twine check, ask airflow"
 	@echo "make matrix         suite on Airflow $(AIRFLOW_MIN_VERSION)/py$(MATRIX_MIN_PYTHON) and $(AIRFLOW_VERSION)/py$(MATRIX_MAX_PYTHON), in parallel"
 	@echo "make matrix-min     just the Airflow $(AIRFLOW_MIN_VERSION)/py$(MATRIX_MIN_PYTHON) leg (matrix-max: the other)"
 	@echo "make scale-test     tests/scale: CeleryExecutor, PostgreSQL, Redis, 2 workers, 2 triggerers (docs/scale.md)"

@@ -26,13 +26,12 @@ KNOWN_STATUSES: tuple[str, ...] = ("active", "error", "disconnected", "reauth_re
 DEFAULT_TARGET_STATUSES: tuple[str, ...] = ("active",)
 DEFAULT_FAILURE_STATUSES: tuple[str, ...] = ("error", "disconnected", "reauth_required")
 
-_ADVICE = {
-    "reauth_required": "Reconnect it in PartnerOS (Settings > Integrations) to re-authorize it, "
-    "then clear this task.",
-    "disconnected": "Connect it again in PartnerOS (Settings > Integrations), then clear this task.",
-    "error": "Check the integration in PartnerOS (Settings > Integrations) and fix the error shown there, "
-    "then clear this task.",
+_FIX = {
+    "reauth_required": "Reconnect it in PartnerOS (Settings > Integrations) to re-authorize it",
+    "disconnected": "Connect it again in PartnerOS (Settings > Integrations)",
+    "error": "Check the integration in PartnerOS (Settings > Integrations) and fix the error shown there",
 }
+"""What a person does about each failure status; the sensor and the event trigger add their own next step."""
 _EMPTY_MARKERS = frozenset({"", "none", "null"})
 
 
@@ -43,6 +42,11 @@ class Verdict:
     done: bool
     failed: bool
     message: str
+
+
+def integration_fix(status: str) -> str:
+    """The fix for an unhealthy integration status, as a clause (no final full stop)."""
+    return _FIX.get(status, "Fix the integration in PartnerOS")
 
 
 def require_connection_id(value: Any) -> str:
@@ -178,7 +182,7 @@ def evaluate(
         said_text = f" Last error: {said}." if isinstance(said, str) and said.strip() else ""
         when = document.get("lastErrorAt")
         when_text = f" (at {when})" if isinstance(when, str) and when and said_text else ""
-        advice = _ADVICE.get(status, "Fix the integration in PartnerOS, then clear this task.")
+        advice = f"{integration_fix(status)}, then clear this task."
         return Verdict(False, True, f"{name} is {status!r}.{said_text.rstrip('.')}{when_text}. {advice}")
     if status not in tuple(targets):
         return Verdict(False, False, f"{name} is {status!r}; waiting for {' or '.join(targets)}.")
@@ -231,6 +235,7 @@ __all__ = [
     "Verdict",
     "check_status_lists",
     "evaluate",
+    "integration_fix",
     "is_template",
     "normalize_statuses",
     "parse_api_timestamp",

@@ -10,16 +10,16 @@ from typing import Any
 
 from airflow.sdk.definitions.retry_policy import RetryDecision, RetryPolicy
 
-from airflow_provider_partneros.exceptions import (
-    PartnerOSError,
-    PartnerOSFatalError,
-    PartnerOSRateLimitedError,
-)
-from airflow_provider_partneros.retry_policies import (
+from airflow_provider_partneros._retry_delay import (
     DEFAULT_MAX_RATE_LIMIT_DELAY,
     DEFAULT_MIN_RATE_LIMIT_DELAY,
     DEFAULT_RATE_LIMIT_MARGIN,
     rate_limit_delay,
+)
+from airflow_provider_partneros.exceptions import (
+    PartnerOSError,
+    PartnerOSFatalError,
+    PartnerOSRateLimitedError,
 )
 
 POLICY_TYPE = "PartnerOSRetryPolicy"

@@ -15,9 +15,14 @@ share one session, kept in small files:
 ``<entry>.<sid>.users``
     one shared ``flock`` per process using session ``sid``: "is anyone still using it?" is a
     non-blocking exclusive lock attempt, and a SIGKILLed user stops counting at once.
+``<entry>.users``
+    the same for the identity as a whole, taken before waiting for the lock: the last process out
+    signs the session out only if no other process uses or waits for one.
 
 The decisions (reuse, rotate after ``session_max_age``, replace after a 401, sign out the sessions
-no one uses) are the flows :func:`acquire_flow` and :func:`release_flow`. Like ``_protocol``'s
+no one uses, keep an unused one ``session_linger`` seconds for the next task) are the flows
+:func:`acquire_flow`, :func:`release_flow` and :func:`steward_flow`; the steward is a small detached
+process (``_session_steward``) that signs out a session once it has lingered unused. Like ``_protocol``'s
 flows they do no network I/O: they yield :class:`SignIn`, :class:`SignOut` and :class:`LockEntry`
 actions, which the sync hook and the async transport perform in their own way.
 """
@@ -51,6 +56,9 @@ except ImportError:  # pragma: no cover - not POSIX: no store, every task signs 
 
 CONFIG_SECTION = "partneros"
 CONFIG_OPTION = "session_dir"
+LINGER_OPTION = "session_linger"
+DEFAULT_LINGER = 60.0
+"""Seconds an unused shared session is kept for the host's next task before it is signed out."""
 LOCK_WAIT = 120.0
 """Longest wait for another process's sign-in (it is itself bounded by timeouts and retries)."""
 FATAL_FAILURE_REUSE = 10.0
@@ -157,6 +165,8 @@ class _State:
     current: StoredSession | None = None
     retired: list[StoredSession] = field(default_factory=list)
     failure: dict[str, Any] | None = None
+    idle_since: float | None = None
+    """When the last process stopped using the current session (None while one uses it)."""
 
     def to_json(self) -> str:
         def session(s: StoredSession) -> dict[str, Any]:
@@ -168,6 +178,7 @@ class _State:
                 "current": session(self.current) if self.current else None,
                 "retired": [session(s) for s in self.retired],
                 "failure": self.failure,
+                "idle_since": self.idle_since,
             }
         )
 
@@ -185,6 +196,7 @@ class _State:
             current=session(doc["current"]) if doc.get("current") else None,
             retired=[session(d) for d in doc.get("retired") or []],
             failure=doc.get("failure"),
+            idle_since=float(doc["idle_since"]) if doc.get("idle_since") is not None else None,
         )
 
 
@@ -200,18 +212,35 @@ def default_directory() -> Path:
     return Path(tempfile.gettempdir()) / f"airflow-partneros-{os.getuid()}"
 
 
-def configured_directory() -> Path:
-    """``[partneros] session_dir`` (``AIRFLOW__PARTNEROS__SESSION_DIR``), or :func:`default_directory`."""
-    value = os.environ.get("AIRFLOW__PARTNEROS__SESSION_DIR")
+def _config_value(option: str) -> str:
+    """``[partneros] <option>``: its environment variable first (read on every call, so tests and
+    deployments can set it per process), then Airflow's configuration."""
+    value = os.environ.get(f"AIRFLOW__{CONFIG_SECTION.upper()}__{option.upper()}")
     if value is None:
         try:
             from airflow.configuration import conf
 
-            value = conf.get(CONFIG_SECTION, CONFIG_OPTION, fallback=None)
+            value = conf.get(CONFIG_SECTION, option, fallback=None)
         except Exception:  # no Airflow config to read (e.g. outside a deployment): use the default
             value = None
-    value = (value or "").strip()
+    return (value or "").strip()
+
+
+def configured_directory() -> Path:
+    """``[partneros] session_dir`` (``AIRFLOW__PARTNEROS__SESSION_DIR``), or :func:`default_directory`."""
+    value = _config_value(CONFIG_OPTION)
     return Path(os.path.expanduser(value)) if value else default_directory()
+
+
+def configured_linger() -> float:
+    """``[partneros] session_linger``: seconds an unused session waits for the next task (0: the last
+    task out signs it out at once). Unreadable values mean the default."""
+    value = _config_value(LINGER_OPTION)
+    try:
+        linger = float(value) if value else DEFAULT_LINGER
+    except ValueError:
+        return DEFAULT_LINGER
+    return linger if 0 <= linger < float("inf") else DEFAULT_LINGER
 
 
 def _fix(path: Path) -> str:
@@ -327,15 +356,30 @@ class EntryLock:
 
 
 class Lease:
-    """This process's use of a stored session: a shared lock the kernel drops if the process dies."""
+    """This process's use of a stored session: shared locks the kernel drops if the process dies, one
+    on the session and one on the identity (see :meth:`StoreEntry.interest`)."""
 
-    def __init__(self, session: StoredSession, fd: int) -> None:
+    def __init__(self, session: StoredSession, fd: int, interest: Interest) -> None:
         self.session = session
         self._fd: int | None = fd
+        self._interest = interest
 
     @property
     def held(self) -> bool:
         return self._fd is not None
+
+    def drop(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+        self._interest.drop()
+
+
+class Interest:
+    """A process's claim that it uses, or is about to use, some session of this identity."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
 
     def drop(self) -> None:
         fd, self._fd = self._fd, None
@@ -389,23 +433,38 @@ class StoreEntry:
 
     def write(self, state: _State) -> None:
         """Atomically (write a private temp file, then rename over the old one)."""
-        tmp = self._path(f".json.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp = self._path(f".json.{secrets.token_hex(8)}.tmp")
         fd = _open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(state.to_json())
         os.replace(tmp, self._path(".json"))
 
-    def join(self, session: StoredSession) -> Lease:
+    def interest(self) -> Interest:
+        """Declare that this process uses (or waits for) a session of this identity. Taken before
+        waiting for the lock, so the last user out does not sign out a session others queue for."""
+        return Interest(self._shared_lock(".users"))
+
+    def join(self, session: StoredSession, interest: Interest) -> Lease:
+        return Lease(session, self._shared_lock(f".{session.sid}.users"), interest)
+
+    def _shared_lock(self, suffix: str) -> int:
         assert fcntl is not None
-        fd = _open_private(self._path(f".{session.sid}.users"), os.O_RDWR | os.O_CREAT)
+        fd = _open_private(self._path(suffix), os.O_RDWR | os.O_CREAT)
         fcntl.flock(fd, fcntl.LOCK_SH)  # never waits: exclusive attempts are non-blocking and brief
-        return Lease(session, fd)
+        return fd
+
+    def idle(self) -> bool:
+        """True if no live process uses or waits for any session of this identity."""
+        return self._unused(".users")
 
     def unused(self, session: StoredSession) -> bool:
         """True if no live process holds a lease on ``session`` (a brief exclusive lock attempt)."""
+        return self._unused(f".{session.sid}.users")
+
+    def _unused(self, suffix: str) -> bool:
         assert fcntl is not None
         try:
-            fd = _open_private(self._path(f".{session.sid}.users"), os.O_RDWR | os.O_CREAT)
+            fd = _open_private(self._path(suffix), os.O_RDWR | os.O_CREAT)
         except StoreRefused:
             return False
         try:
@@ -444,7 +503,15 @@ class SignOut:
     cookies: tuple[CookieRecord, ...]
 
 
-StoreAction = LockEntry | SignIn | SignOut
+@dataclass(frozen=True)
+class StartSteward:
+    """Start the host's steward for this entry (a detached process, see ``_session_steward``) that
+    signs the session out once it has been unused for the linger time or reached its max age."""
+
+    entry: StoreEntry
+
+
+StoreAction = LockEntry | SignIn | SignOut | StartSteward
 StoreFlow = Generator[StoreAction, Any, Any]
 
 
@@ -456,6 +523,7 @@ def acquire_flow(
     entry: StoreEntry,
     *,
     max_age: float,
+    linger: float = 0.0,
     stale_sid: str | None = None,
     clock: Callable[[], float] = time.time,
 ) -> StoreFlow:
@@ -466,9 +534,16 @@ def acquire_flow(
     reuse the result. Rotation waits while a retired session is still in use, so at most two live
     sessions exist per identity. On the way out, retired sessions no one uses are signed out.
     """
-    lock: EntryLock | None = yield LockEntry(entry, time.monotonic() + LOCK_WAIT)
+    interest = entry.interest()
+    try:
+        lock: EntryLock | None = yield LockEntry(entry, time.monotonic() + LOCK_WAIT)
+    except BaseException:
+        interest.drop()
+        raise
     if lock is None:
+        interest.drop()
         raise StoreBusy(f"the session store entry stayed locked for {LOCK_WAIT:.0f} s")
+    joined = False
     try:
         state = entry.read()
         now = clock()
@@ -491,19 +566,30 @@ def acquire_flow(
                 raise
             current = state.current = StoredSession(secrets.token_hex(8), clock(), tuple(cookies))
             state.failure = None
-        lease = entry.join(current)
+            if linger > 0:
+                with contextlib.suppress(Exception):  # without a steward, the next visitor cleans up
+                    yield StartSteward(entry)
+        lease = entry.join(current, interest)
+        joined = True
+        state.idle_since = None
         yield from _sign_out_unused(entry, state, keep_current=True)
         entry.write(state)
         return lease
     finally:
         lock.release()
+        if not joined:
+            interest.drop()
 
 
-def release_flow(entry: StoreEntry, lease: Lease) -> StoreFlow:
-    """Stop using the session; the last process out signs out every session no one uses any more.
+def release_flow(
+    entry: StoreEntry, lease: Lease, *, linger: float = 0.0, clock: Callable[[], float] = time.time
+) -> StoreFlow:
+    """Stop using the session. Replaced sessions no one uses any more are signed out at once; the
+    current one, once unused, is kept ``linger`` seconds for the host's next task (the steward signs
+    it out then), or with no linger signed out by this last process out.
 
-    A session stays only while someone uses it: the PartnerOS docs ask for short-lived sessions,
-    and a session left behind would live for days on the server.
+    Tasks that follow each other on a host (a scheduler starting mapped tasks one by one) so reuse
+    one session, and none outlives its use by much: the PartnerOS docs ask for short-lived sessions.
     """
     lease.drop()
     lock: EntryLock | None = yield LockEntry(entry, time.monotonic() + LOCK_WAIT)
@@ -511,28 +597,62 @@ def release_flow(entry: StoreEntry, lease: Lease) -> StoreFlow:
         return
     try:
         state = entry.read()
-        yield from _sign_out_unused(entry, state, keep_current=False)
+        yield from _sign_out_unused(entry, state, keep_current=linger > 0)
+        if state.current is not None and entry.idle():
+            state.idle_since = clock()
         entry.write(state)
     finally:
         lock.release()
 
 
+def steward_flow(
+    entry: StoreEntry, *, max_age: float, linger: float, clock: Callable[[], float] = time.time
+) -> StoreFlow:
+    """One round of the steward: sign out replaced sessions no one uses, and the current one once it
+    has been unused for ``linger`` seconds or is ``max_age`` old. Returns False when nothing is left
+    to look after (the steward then exits)."""
+    lock: EntryLock | None = yield LockEntry(entry, time.monotonic() + 1.0)
+    if lock is None:
+        return True
+    try:
+        state = entry.read()
+        yield from _sign_out_unused(entry, state, keep_current=True)
+        current = state.current
+        if current is not None and entry.idle():
+            now = clock()
+            if state.idle_since is None:  # its last user was killed before it could say so
+                state.idle_since = now
+            if now - state.idle_since >= linger or current.age(now) >= max_age:
+                yield from _end(entry, current)
+                state.current = None
+        entry.write(state)
+        return state.current is not None or bool(state.retired)
+    finally:
+        lock.release()
+
+
 def _sign_out_unused(entry: StoreEntry, state: _State, *, keep_current: bool) -> StoreFlow:
-    """Sign out (or, for refused ones, just forget) the sessions no live process holds a lease on."""
-    candidates = list(state.retired)
-    if not keep_current and state.current is not None:
-        candidates.append(state.current)
-    for session in candidates:
-        if not entry.unused(session):
-            continue
-        if not session.dead:
-            with contextlib.suppress(Exception):  # a sign-out is a courtesy; it must not fail a task
-                yield SignOut(session.cookies)
-        entry.forget(session)
-        if session is state.current:
-            state.current = None
-        else:
+    """Sign out (or, for refused ones, just forget) the sessions no live process holds a lease on.
+
+    The current session goes too (unless ``keep_current``) when no process of this identity uses or
+    waits for any session: one still holding a retired or refused session, or queued for the lock,
+    is about to use the current one.
+    """
+    for session in list(state.retired):
+        if entry.unused(session):
+            yield from _end(entry, session)
             state.retired.remove(session)
+    current = state.current
+    if not keep_current and current is not None and entry.idle():
+        yield from _end(entry, current)
+        state.current = None
+
+
+def _end(entry: StoreEntry, session: StoredSession) -> StoreFlow:
+    if not session.dead:
+        with contextlib.suppress(Exception):  # a sign-out is a courtesy; it must not fail a task
+            yield SignOut(session.cookies)
+    entry.forget(session)
 
 
 def _failure_record(err: PartnerOSError, now: float) -> dict[str, Any]:
@@ -573,14 +693,17 @@ __all__ = [
     "SessionStore",
     "SignIn",
     "SignOut",
+    "StartSteward",
     "StoreBusy",
     "StoreEntry",
     "StoreRefused",
     "acquire_flow",
     "configured_directory",
+    "configured_linger",
     "cookie_records",
     "default_directory",
     "install_cookies",
     "open_store",
     "release_flow",
+    "steward_flow",
 ]

@@ -60,7 +60,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "PartnerOS",
-                "python-modules": ["airflow_provider_partneros.triggers.integration"],
+                "python-modules": [
+                    "airflow_provider_partneros.triggers.integration",
+                    "airflow_provider_partneros.triggers.integration_synced",
+                ],
             }
         ],
         "config": {
@@ -80,6 +83,16 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "string",
                         "example": "/run/airflow/partneros-sessions",
                         "default": "",
+                    },
+                    "session_linger": {
+                        "description": "Seconds a shared session no task uses any more is kept for the "
+                        "host's next task before a small steward process signs it out (tasks that follow "
+                        "each other then share one sign-in). 0: the last task out signs it out at once. "
+                        "A session is never used past its connection's session_max_age either way.",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "0",
+                        "default": "60",
                     },
                 },
             },

@@ -5,15 +5,16 @@ from ``AirflowFailException`` (fail at once), everything else from ``AirflowExce
 ``retries``). What a policy adds is the *delay*: a task that gave up on a rate limit is retried after
 the delay the server asked for (``PartnerOSRateLimitedError.retry_after``) instead of the task's fixed
 ``retry_delay``. ``ExceptionRetryPolicy``'s rules have static delays only, so the policy here is a
-small ``RetryPolicy`` subclass::
+small ``RetryPolicy`` subclass. Any PartnerOS task takes it (Airflow 3.3+)::
 
-    from collections.abc import Callable
-from datetime import timedelta
+    from datetime import timedelta
+
+    from airflow_provider_partneros.operators import AnalyzePartnerOperator
     from airflow_provider_partneros.retry_policies import partneros_retry_policy
 
-    PartnerOSIntegrationStatusOperator(
-        task_id="status",
-        connection_id="conn_123",
+    AnalyzePartnerOperator(
+        task_id="analyze",
+        partner_id="partner-1",
         retries=5,
         retry_delay=timedelta(minutes=2),
         retry_policy=partneros_retry_policy(),
@@ -45,21 +46,18 @@ Airflow 3.2 has no retry policies: calling :func:`partneros_retry_policy` there 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from airflow_provider_partneros.exceptions import (
-    PartnerOSRateLimitedError,
+from airflow_provider_partneros._retry_delay import (
+    DEFAULT_MAX_RATE_LIMIT_DELAY,
+    DEFAULT_MIN_RATE_LIMIT_DELAY,
+    DEFAULT_RATE_LIMIT_MARGIN,
 )
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.retry_policy import RetryPolicy
 
 __all__ = ["partneros_retry_policy", "retry_policies_available"]
-
-DEFAULT_RATE_LIMIT_MARGIN = 1.0
-DEFAULT_MIN_RATE_LIMIT_DELAY = 1.0
-DEFAULT_MAX_RATE_LIMIT_DELAY = 3600.0
 
 
 def retry_policies_available() -> bool:
@@ -100,20 +98,6 @@ def partneros_retry_policy(
         max_rate_limit_delay=float(max_rate_limit_delay),
     )
     return policy
-
-
-def rate_limit_delay(
-    exc: PartnerOSRateLimitedError,
-    *,
-    rate_limit_margin: float = DEFAULT_RATE_LIMIT_MARGIN,
-    min_rate_limit_delay: float = DEFAULT_MIN_RATE_LIMIT_DELAY,
-    max_rate_limit_delay: float = DEFAULT_MAX_RATE_LIMIT_DELAY,
-) -> timedelta | None:
-    """The retry delay for a rate-limited task, or None to use the task's ``retry_delay``."""
-    if exc.retry_after is None:
-        return None
-    seconds = min(max(exc.retry_after + rate_limit_margin, min_rate_limit_delay), max_rate_limit_delay)
-    return timedelta(seconds=seconds)
 
 
 def _policy_class() -> Callable[..., RetryPolicy]:

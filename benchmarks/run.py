@@ -4,7 +4,8 @@
     python benchmarks/run.py --quick    # every benchmark at tiny sizes, as a smoke run (~30 s)
     python benchmarks/run.py --only 1,3 # some of them
 
-Benchmarks (issue 6): 1 sign-ins, 2 triggerer scale, 3 DAG-parse cost, 4 call overhead, 5 streaming.
+Benchmarks (issue 6): 1 sign-ins, 2 triggerer scale, 3 DAG-parse cost, 4 call overhead, 5 streaming;
+6 (issue 10): 100 task processes on one host, shared vs per-task sessions.
 Each figure is measured against the PartnerOS stand-in (in its own process) with its baseline
 measured in the same run, and reported as a ratio. See docs/benchmarks.md for how to read them.
 Benchmarks are not tests: a missed goal is reported, not failed; the exit code is non-zero only when
@@ -27,6 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as c
+import bench_host_sessions
 import bench_import
 import bench_overhead
 import bench_signins
@@ -42,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one worker process: a smoke run")
-    parser.add_argument("--only", default="1,2,3,4,5", help="comma-separated benchmark numbers")
+    parser.add_argument("--only", default="1,2,3,4,5,6", help="comma-separated benchmark numbers")
     args = parser.parse_args(argv)
     only = {x.strip() for x in args.only.split(",") if x.strip()}
     quick: bool = args.quick
@@ -88,6 +90,13 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as err:
             errors.append(f"3: {err}")
             rows.append(_failed("3", "DAG-parse cost", err))
+
+    if "6" in only:
+        try:
+            rows += bench_host_sessions.run(quick)
+        except Exception as err:
+            errors.append(f"6: {err}")
+            rows.append(_failed("6", "host-wide sessions", err))
 
     if plans:
         with c.StandIn(rate_limit=True) as server:

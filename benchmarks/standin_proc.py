@@ -61,7 +61,7 @@ def main() -> int:
         if cmd == "rate_limit":
             with server._lock:  # the benchmark owns this server: forget the limiter's window too
                 server.sign_in_rate_limit = RATE_LIMIT if req["on"] else None
-                server._rate.clear()
+                server._limiter.forget_windows()
             return None
         if cmd == "connection":
             return server.connection_dict()

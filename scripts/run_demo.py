@@ -6,7 +6,10 @@
 2. makes a throwaway AIRFLOW_HOME (SQLite metadata DB, created in-process),
 3. points the ``partneros_default`` connection at the stand-in (``AIRFLOW_CONN_PARTNEROS_DEFAULT``),
 4. loads every DAG in ``example_dags/`` and runs each once with ``dag.test()``,
-5. prints a table (DAG, final state, every task's state) and the stand-in's sign-ins/sign-outs,
+5. prints a table (DAG, final state, every task's state) and the stand-in's sign-ins, sign-outs
+   and 429s: all tasks share the host's one session (``[partneros] session_dir``, a throwaway store
+   here), which lingers ``DEMO_LINGER`` seconds after the last task and is then signed out by the
+   host's steward,
 
 and exits non-zero when a DAG fails to import, a run does not succeed, or there are no DAGs.
 """
@@ -24,6 +27,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+DEMO_LINGER = 3.0
+"""The demo's ``[partneros] session_linger`` (deployments default to 60 s), so it can show the
+steward's sign-out before it stops the stand-in."""
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -103,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO" if args.verbose else "WARNING",
+            "AIRFLOW__PARTNEROS__SESSION_DIR": str(home / "partneros-sessions"),
+            "AIRFLOW__PARTNEROS__SESSION_LINGER": str(DEMO_LINGER),
         }
     )
 
@@ -159,14 +167,14 @@ def _run(args: argparse.Namespace, dags_folder: Path, files: list[Path], srv: An
     rows: list[list[str]] = []
     for dag_id in dag_ids:
         dag = bag.dags[dag_id]
-        ins, outs = srv.sign_ins, srv.sign_outs
+        ins, outs, limited = srv.sign_ins, srv.sign_outs, srv.sign_in_rate_limited
         started = time.monotonic()
         print(f"\n=== running {dag_id} ===", flush=True)
         try:
             run = dag.test()
         except Exception as exc:  # a crash of dag.test() itself, not a failed task
             failed = True
-            rows.append([dag_id, f"error: {type(exc).__name__}: {exc}"[:80], "", "", "", ""])
+            rows.append([dag_id, f"error: {type(exc).__name__}: {exc}"[:80], "", "", "", "", ""])
             continue
         state = _state(run.state)
         if state != "success":
@@ -179,15 +187,22 @@ def _run(args: argparse.Namespace, dags_folder: Path, files: list[Path], srv: An
                 tasks,
                 str(srv.sign_ins - ins),
                 str(srv.sign_outs - outs),
+                str(srv.sign_in_rate_limited - limited),
                 f"{time.monotonic() - started:.1f}s",
             ]
         )
 
     print()
-    print(_table(rows, ["dag", "state", "tasks", "sign-ins", "sign-outs", "time"]))
+    print(_table(rows, ["dag", "state", "tasks", "sign-ins", "sign-outs", "429s", "time"]))
+    lingering = srv.active_sessions
+    waited = time.monotonic()
+    while srv.active_sessions and time.monotonic() - waited < DEMO_LINGER + 10:
+        time.sleep(0.2)
     print(
-        f"\nstand-in totals: {srv.sign_ins} sign-ins, {srv.sign_outs} sign-outs, "
-        f"{srv.active_sessions} session(s) still active"
+        f"\nstand-in totals: {srv.sign_ins} sign-ins, {srv.sign_in_rate_limited} answered 429, "
+        f"{srv.sign_outs} sign-outs; {lingering} shared session(s) lingering after the last task, "
+        f"{srv.active_sessions} still active {time.monotonic() - waited:.1f}s later (the host's steward "
+        f"signs an unused session out after session_linger={DEMO_LINGER:g}s)"
     )
     if failed:
         print("\nDEMO FAILED: see the rows above that are not 'success'.", file=sys.stderr)

@@ -31,6 +31,7 @@ os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", os.environ["AIRFLOW
 # A session store of this run's own (tests that need one per test use `partneros_session_dir`), so the
 # suite never shares PartnerOS sessions with another run or a deployment on this machine.
 os.environ["AIRFLOW__PARTNEROS__SESSION_DIR"] = tempfile.mkdtemp(prefix="partneros-tests-sessions-")
+os.environ["AIRFLOW__PARTNEROS__SESSION_LINGER"] = "0"
 
 if TYPE_CHECKING:
     from airflow.sdk import DAG

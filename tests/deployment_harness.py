@@ -11,7 +11,8 @@ task log files under ``$AIRFLOW_HOME/logs``)::
         text = airflow.task_log("my_dag", run_id, "my_task")
 
 Everything runs in its own process group (``start_new_session=True``); :meth:`stop` signals only that
-group. The deployment's own output goes to ``$AIRFLOW_HOME/standalone.log``.
+group (and the groups of components restarted with :meth:`restart_component`). The deployment's own
+output goes to ``$AIRFLOW_HOME/standalone.log``; a restarted component's to ``$AIRFLOW_HOME/<name>-<n>.log``.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ class AirflowDeployment:
         self._token: str | None = None
         self._log_file: Any = None
         self.started_at: float | None = None
+        self.restarted: list[subprocess.Popen[bytes]] = []
+        self._restart_logs: list[Any] = []
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
@@ -90,6 +93,9 @@ class AirflowDeployment:
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
                 "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
                 "PYTHONUNBUFFERED": "1",
+                # Log servers on free ports: several deployments (or a restarted component) on one host.
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             }
         )
         env.update(self.extra_env)
@@ -111,6 +117,10 @@ class AirflowDeployment:
 
     def stop(self, grace: float = 20.0) -> None:
         """SIGTERM the deployment's process group, then SIGKILL what is left of it."""
+        restarted, self.restarted = self.restarted, []
+        for extra in restarted:  # signalled first, so they shut down while standalone does
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(extra.pid, signal.SIGTERM)
         process, self.process = self.process, None
         if process is not None and process.poll() is None:
             pgid = process.pid  # start_new_session: the leader's pid is the group id
@@ -128,6 +138,11 @@ class AirflowDeployment:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pgid, sig)
                     time.sleep(0.5)
+        for extra in restarted:
+            _stop_group(extra, grace)
+        for log in self._restart_logs:
+            log.close()
+        self._restart_logs = []
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
@@ -144,6 +159,49 @@ class AirflowDeployment:
             self.keep_home = True  # leave the logs for the failure report
             print(f"Airflow deployment kept for inspection: {self.home}", file=sys.stderr)
         self.stop()
+
+    # --- one component at a time ----------------------------------------------------------------------
+
+    def component_pids(self, name: str) -> list[int]:
+        """``airflow <name>`` processes of this deployment (standalone's child or a restarted one) and
+        every process below them (e.g. the triggerer's trigger runner), parents first."""
+        groups = {p.pid for p in [self.process, *self.restarted] if p is not None}
+        tops = [
+            pid
+            for pid, (pgid, _ppid, argv) in _processes().items()
+            if pgid in groups and _runs_airflow_command(argv, name)
+        ]
+        return _with_descendants(tops)
+
+    def kill_component(self, name: str) -> list[int]:
+        """SIGKILL one component (a crash, no clean shutdown) with everything it started."""
+        pids = self.component_pids(name)
+        if not pids:
+            raise RuntimeError(f"no running 'airflow {name}' in this deployment:\n{self.output()}")
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return pids
+
+    def restart_component(self, name: str) -> subprocess.Popen[bytes]:
+        """Start ``airflow <name>`` again, in its own process group (stopped by :meth:`stop`)."""
+        log = open(self.home / f"{name}-{len(self.restarted) + 1}.log", "wb")  # noqa: SIM115 - closed in stop()
+        self._restart_logs.append(log)
+        process = subprocess.Popen(
+            [str(VENV_BIN / "airflow"), name],
+            env=self.environment(),
+            cwd=self.home,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.restarted.append(process)
+        return process
+
+    def component_output(self, name: str) -> str:
+        """Everything restarted copies of ``name`` printed (standalone's copy prints to :meth:`output`)."""
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.home.glob(f"{name}-*.log")))
 
     def output(self, tail: int = 4000) -> str:
         """The last ``tail`` characters of standalone's combined output (for failure messages)."""
@@ -265,6 +323,52 @@ class AirflowDeployment:
 
     def task_log(self, dag_id: str, run_id: str, task_id: str) -> str:
         return "\n".join(p.read_text(errors="replace") for p in self.task_log_files(dag_id, run_id, task_id))
+
+
+def _stop_group(process: subprocess.Popen[bytes], grace: float) -> None:
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=grace)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+
+
+def _processes() -> dict[int, tuple[int, int, list[str]]]:
+    """pid -> (process group, parent pid, argv) of every process visible in /proc (Linux)."""
+    found: dict[int, tuple[int, int, list[str]]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+        found[int(entry.name)] = (int(fields[2]), int(fields[1]), [a for a in argv if a])
+    return found
+
+
+def _runs_airflow_command(argv: list[str], name: str) -> bool:
+    """``.../python .../bin/airflow <name> ...`` (or a process title set to ``airflow <name> ...``)."""
+    if len(argv) == 1:
+        argv = argv[0].split()
+    return any(Path(a).name == "airflow" and argv[i + 1 : i + 2] == [name] for i, a in enumerate(argv))
+
+
+def _with_descendants(tops: list[int]) -> list[int]:
+    table = _processes()
+    out = list(tops)
+    frontier = list(tops)
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, (_g, ppid, _a) in table.items() if ppid == parent and pid not in out]
+        out.extend(children)
+        frontier.extend(children)
+    return out
 
 
 __all__ = ["AirflowDeployment", "free_port"]

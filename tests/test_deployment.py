@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 from deployment_harness import AirflowDeployment
@@ -77,3 +78,70 @@ def test_deferrable_sensor_runs_in_a_real_triggerer(standin: PartnerOSStandIn) -
         assert "demo-Passw0rd!" not in log
         total = time.monotonic() - started
         print(f"deployment: healthy after {healthy_after:.1f} s, run finished, total {total:.1f} s")
+
+
+FANOUT_DAG_ID = "partneros_deployment_fanout"
+FANOUT_PARTNERS = [f"fanout-{n:03d}" for n in range(50)]
+FANOUT_SOURCE = textwrap.dedent(
+    f'''
+    """50 mapped AnalyzePartnerOperator tasks at once (written by tests/test_deployment.py)."""
+    from datetime import datetime, timezone
+
+    from airflow.sdk import DAG
+
+    from airflow_provider_partneros.operators import AnalyzePartnerOperator
+
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    with DAG("{FANOUT_DAG_ID}", schedule=None, start_date=start, catchup=False):
+        AnalyzePartnerOperator.partial(task_id="enrich").expand(partner_id={FANOUT_PARTNERS!r})
+    '''
+)
+
+
+def test_fifty_mapped_tasks_on_local_executor_share_the_hosts_session(
+    standin: PartnerOSStandIn, tmp_path: Path
+) -> None:
+    """A real scheduler running 32 task processes at once: before the host-wide store, every one of
+    them signed in and most failed on the sign-in limit (3 per 10 s per IP)."""
+    for n, partner_id in enumerate(FANOUT_PARTNERS):
+        standin.add_partner(
+            partner_id, organization=DEMO_ORG_ID, name=f"Fanout {n}", domain=f"fanout{n}.example"
+        )
+    store = tmp_path / "sessions"
+    env = {
+        "AIRFLOW_CONN_PARTNEROS_DEFAULT": standin.connection_json(extra={"timeout": 30}),
+        "AIRFLOW__PARTNEROS__SESSION_DIR": str(store),
+        "AIRFLOW__CORE__PARALLELISM": "32",
+        # Short, so the test sees the steward sign the unused session out (the default is 60 s).
+        "AIRFLOW__PARTNEROS__SESSION_LINGER": "5",
+    }
+    with AirflowDeployment(dags={"fanout_dag.py": FANOUT_SOURCE}, env=env) as airflow:
+        airflow.wait_healthy()
+        airflow.wait_for_dag(FANOUT_DAG_ID)
+        started = time.monotonic()
+        run_id = airflow.trigger(FANOUT_DAG_ID)
+        state = airflow.wait_for_run(FANOUT_DAG_ID, run_id, timeout=600)
+        took = time.monotonic() - started
+        answer = airflow.api(
+            "GET", f"/dags/{FANOUT_DAG_ID}/dagRuns/{run_id}/taskInstances", params={"limit": 100}
+        )
+        tis = answer["task_instances"]
+
+    states = sorted(str(ti["state"]) for ti in tis)
+    print(
+        f"fan-out: 50 mapped tasks, parallelism 32: {state} in {took:.0f} s; {standin.sign_ins} sign-ins, "
+        f"{standin.sign_in_rate_limited} x 429, {standin.sign_outs} sign-outs"
+    )
+    assert state == "success", states
+    assert states == ["success"] * 50
+    assert standin.requests["POST /api/partners/{id}/analyze"] == 50
+    assert standin.sign_in_rate_limited == 0
+    # One sign-in for the whole fan-out: tasks that overlap share the session, and between two that
+    # do not, it lingers unused for the next one.
+    assert standin.sign_ins == 1
+    # Then the host's steward signs it out, once it has been unused for the linger time.
+    deadline = time.monotonic() + 30
+    while standin.active_sessions and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert standin.active_sessions == 0
+    assert standin.sign_outs == 1

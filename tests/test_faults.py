@@ -18,7 +18,6 @@ The ids of the parametrized cases are the rows of ``docs/faults.md``; a test bel
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ import pendulum
 import pytest
 from airflow.sdk import DAG, task
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from standin_helpers import on_status_call
 
 from airflow_provider_partneros._protocol import MAX_REDIRECTS
 from airflow_provider_partneros.exceptions import (
@@ -879,25 +879,6 @@ SENSOR_CID = "conn_faults_sensor"
 SENSOR_PATH = f"/api/integrations/{SENSOR_CID}/status"
 
 
-def _on_status_call(standin: PartnerOSStandIn, n: int, action: Callable[[], None]) -> None:
-    """Run ``action()`` just before the stand-in serves its n-th status request (a deterministic
-    "during the wait" moment; a thread watching counters would race with the client)."""
-    original = standin._ep_integration_status
-    calls = 0
-    lock = threading.Lock()
-
-    def wrapped(req: Any) -> Any:
-        nonlocal calls
-        with lock:
-            calls += 1
-            current = calls
-        if current == n:
-            action()
-        return original(req)
-
-    standin._ep_integration_status = wrapped  # type: ignore[method-assign]
-
-
 def _sensor_dag(dag_id: str, mode: str, **kwargs: Any) -> DAG:
     from airflow_provider_partneros.sensors.integration import IntegrationStatusSensor
 
@@ -953,7 +934,7 @@ def test_sensor_faults(
     if scenario == "502-once":
         standin.inject(Fault.html_bad_gateway(SENSOR_PATH))
     elif scenario == "401-during-wait":
-        _on_status_call(standin, 2, standin.expire_sessions)
+        on_status_call(standin, 2, lambda _req: standin.expire_sessions())
     elif scenario == "drip-persistent":
         standin.inject(Fault.drip_feed(TIMEOUT / 20, SENSOR_PATH, times=None))
         kwargs["timeout"] = 8  # bounds reschedule mode, where each poke is a fresh process

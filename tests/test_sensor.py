@@ -9,13 +9,13 @@ real sign-in rate limit (3 per 10 s), so scenarios stay within 3 pokes.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from standin_helpers import on_status_call
 
 from airflow_provider_partneros.testing import DEMO_ORG_ID, Fault, PartnerOSStandIn
 
@@ -42,25 +42,6 @@ def conn(standin: PartnerOSStandIn, monkeypatch: pytest.MonkeyPatch) -> str:
     standin.add_integration(CID, organization=DEMO_ORG_ID, status="disconnected")
     FAILURES.clear()
     return "partneros_default"
-
-
-def on_status_call(standin: PartnerOSStandIn, n: int, action: Callable[[Any], None]) -> None:
-    """Run ``action(request)`` when the stand-in serves its n-th status request (deterministic
-    "mid-wait" events: a thread watching counters would race with the client)."""
-    original = standin._ep_integration_status
-    calls = 0
-    lock = threading.Lock()
-
-    def wrapped(req: Any) -> Any:
-        nonlocal calls
-        with lock:
-            calls += 1
-            current = calls
-        if current == n:
-            action(req)
-        return original(req)
-
-    standin._ep_integration_status = wrapped  # type: ignore[method-assign]
 
 
 def status_polls(standin: PartnerOSStandIn) -> int:

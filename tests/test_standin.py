@@ -287,6 +287,19 @@ def test_rate_limit_is_per_client_ip(server: PartnerOSStandIn, clock: FakeClock)
     assert raw_sign_in(server, headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 200
 
 
+def test_sign_in_rate_limited_counts_the_limiters_429s_only(
+    server: PartnerOSStandIn, clock: FakeClock
+) -> None:
+    assert server.sign_in_rate_limited == 0
+    statuses = [raw_sign_in(server).status_code for _ in range(5)]
+    assert statuses == [200, 200, 200, 429, 429]
+    server.inject(Fault.rate_limited(route=SIGN_IN))
+    assert raw_sign_in(server).status_code == 429  # injected: not the limiter's
+    clock.advance(10)
+    assert raw_sign_in(server).status_code == 200
+    assert server.sign_in_rate_limited == 2
+
+
 def test_rate_limit_can_be_disabled() -> None:
     with PartnerOSStandIn(sign_in_rate_limit=None) as srv:
         srv.seed_demo()
@@ -324,6 +337,37 @@ def test_sign_out_ends_session_and_is_counted_once(server: PartnerOSStandIn) -> 
     again = requests.post(url(server, "/api/auth/sign-out"), timeout=TIMEOUT)
     assert again.json() == {"success": True}
     assert server.sign_outs == 1
+
+
+def test_live_sessions_by_user_leaves_out_signed_out_and_expired_sessions(
+    server: PartnerOSStandIn, clock: FakeClock
+) -> None:
+    server.session_ttl = 60
+    assert server.live_sessions_by_user() == {}
+    first = sign_in(server)
+    sign_in(server)
+    clock.advance(30)
+    sign_in(server, PARTNER_EMAIL)
+    assert server.live_sessions_by_user() == {DEMO_EMAIL: 2, PARTNER_EMAIL: 1}
+    first.post(url(server, "/api/auth/sign-out"), timeout=TIMEOUT)
+    assert server.live_sessions_by_user() == {DEMO_EMAIL: 1, PARTNER_EMAIL: 1}
+    clock.advance(31)
+    assert server.live_sessions_by_user() == {PARTNER_EMAIL: 1}
+    server.expire_sessions()
+    assert server.live_sessions_by_user() == {}
+
+
+def test_oldest_live_session_age_follows_the_server_clock(server: PartnerOSStandIn, clock: FakeClock) -> None:
+    assert server.oldest_live_session_age() is None
+    older = sign_in(server)
+    clock.advance(30)
+    sign_in(server, PARTNER_EMAIL)
+    clock.advance(10)
+    assert server.oldest_live_session_age() == 40
+    older.post(url(server, "/api/auth/sign-out"), timeout=TIMEOUT)
+    assert server.oldest_live_session_age() == 10
+    server.expire_sessions()
+    assert server.oldest_live_session_age() is None
 
 
 def test_refresh_cookie_on_responses_resends_cookie() -> None:

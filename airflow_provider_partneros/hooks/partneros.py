@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 
 from airflow_provider_partneros import _protocol as protocol
+from airflow_provider_partneros import _session_steward
 from airflow_provider_partneros._config import DEFAULT_CONN_ID, PartnerOSSettings, settings_from_connection
 from airflow_provider_partneros._protocol import (
     EnsureSession,
@@ -40,11 +41,13 @@ from airflow_provider_partneros._session_store import (
     LockEntry,
     SignIn,
     SignOut,
+    StartSteward,
     StoreBusy,
     StoreEntry,
     StoreFlow,
     StoreRefused,
     acquire_flow,
+    configured_linger,
     cookie_records,
     install_cookies,
     open_store,
@@ -100,6 +103,7 @@ class PartnerOSHook(BaseHook):
         self._lease: Lease | None = None
         self._store: StoreEntry | object | None = _UNRESOLVED
         self._pool_size = DEFAULT_POOL_SIZE
+        self._linger = 0.0
         self.sign_in_count = 0
         """Sign-ins this hook made itself (joining the host's shared session is not one)."""
 
@@ -170,7 +174,7 @@ class PartnerOSHook(BaseHook):
             generation, self._generation = self._generation, 0
             try:
                 if lease is not None and isinstance(self._store, StoreEntry):
-                    self._drive_store(release_flow(self._store, lease))
+                    self._drive_store(release_flow(self._store, lease, linger=self._linger))
                 elif http is not None and generation:
                     self._sign_out(cookie_records(http.cookies))
             except Exception as err:  # a failed sign-out must never fail the task
@@ -246,10 +250,12 @@ class PartnerOSHook(BaseHook):
         idempotent: bool | None = None,
         public: bool = False,
     ) -> Iterator[Iterator[bytes]]:
-        """Call any endpoint and iterate over its answer's bytes as they arrive (text streams, SSE)::
+        """Call any endpoint and iterate over its answer's bytes as they arrive (text streams, SSE).
 
-        with hook.stream("POST", "/api/ai/chat", json={...}) as chunks:
-            for chunk in chunks: ...
+        A context manager: leaving the block closes the answer::
+
+            with hook.stream("POST", "/api/ai/chat", json={...}) as chunks:
+                for chunk in chunks: ...
         """
         request = protocol.api_request(
             self.settings,
@@ -435,7 +441,12 @@ class PartnerOSHook(BaseHook):
             stale_sid = old.session.sid if refused and old is not None else None
             try:
                 lease = self._drive_store(
-                    acquire_flow(entry, max_age=self.settings.session_max_age, stale_sid=stale_sid)
+                    acquire_flow(
+                        entry,
+                        max_age=self.settings.session_max_age,
+                        linger=self._linger,
+                        stale_sid=stale_sid,
+                    )
                 )
             except (StoreRefused, StoreBusy, OSError) as err:
                 self.log.warning("PartnerOS session store unusable (%s); this task signs in on its own.", err)
@@ -461,7 +472,7 @@ class PartnerOSHook(BaseHook):
     def _release(self, lease: Lease) -> None:
         try:
             if isinstance(self._store, StoreEntry):
-                self._drive_store(release_flow(self._store, lease))
+                self._drive_store(release_flow(self._store, lease, linger=self._linger))
         except Exception as err:  # releasing an old session must never fail a call
             self.log.warning("PartnerOS: could not release a replaced session (%s).", type(err).__name__)
         finally:
@@ -473,6 +484,7 @@ class PartnerOSHook(BaseHook):
         if self._store is _UNRESOLVED:
             try:
                 self._store = open_store(self.settings)
+                self._linger = configured_linger()
             except StoreRefused as err:
                 self.log.warning("PartnerOS session store refused: %s This task signs in on its own.", err)
                 self._store = None
@@ -496,6 +508,8 @@ class PartnerOSHook(BaseHook):
                         result = self._sign_in_fresh(shared=True)
                     elif isinstance(action, SignOut):
                         self._sign_out(action.cookies)
+                    elif isinstance(action, StartSteward):
+                        _session_steward.start(action.entry, self.settings, self._linger)
                     else:  # pragma: no cover - a store bug, not a runtime condition
                         raise TypeError(f"unknown store action {action!r}")
                 except Exception as err:

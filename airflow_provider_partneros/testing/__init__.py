@@ -12,11 +12,17 @@ Use it to test DAGs against the real wire protocol without a PartnerOS account::
 Or, with pytest, request the ``partneros_server`` / ``partneros_connection`` fixtures. Run
 ``python -m airflow_provider_partneros.testing`` for a long-running server seeded with demo data.
 This package never imports Airflow.
+
+Where things are: :mod:`.standin` is the server and its scripting and observation API (start
+there), :mod:`.faults` the faults it can inject; the underscore modules are its parts (see the
+:mod:`.standin` docstring). ``airflow_provider_partneros.testing.server``, the single module this
+once was, still re-exports the names it had.
 """
 
 from __future__ import annotations
 
-from airflow_provider_partneros.testing.server import (
+from airflow_provider_partneros.testing._model import RequestRecord
+from airflow_provider_partneros.testing._seed import (
     DEFAULT_CONN_ID,
     DEMO_APPLICATION_SLUG,
     DEMO_BROKEN_CONNECTION,
@@ -27,7 +33,6 @@ from airflow_provider_partneros.testing.server import (
     DEMO_PARTNER_IDS,
     DEMO_PASSWORD,
     DEMO_SALESFORCE_CONNECTION,
-    FAULT_KINDS,
     NOORG_EMAIL,
     OTHER_ORG_CONNECTION,
     OTHER_ORG_ID,
@@ -35,11 +40,10 @@ from airflow_provider_partneros.testing.server import (
     OTHER_ORG_PARTNER_ID,
     PARTNER_EMAIL,
     UNVERIFIED_EMAIL,
-    Fault,
-    PartnerOSStandIn,
-    RequestRecord,
-    iso,
 )
+from airflow_provider_partneros.testing._wire import iso
+from airflow_provider_partneros.testing.faults import FAULT_KINDS, Fault
+from airflow_provider_partneros.testing.standin import PartnerOSStandIn
 from airflow_provider_partneros.testing.tls import TLSFiles, make_self_signed
 
 __all__ = [

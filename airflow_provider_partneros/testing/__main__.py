@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from types import FrameType
 
-from airflow_provider_partneros.testing.server import (
+from airflow_provider_partneros.testing import (
     DEFAULT_CONN_ID,
     DEMO_APPLICATION_SLUG,
     DEMO_BROKEN_CONNECTION,

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_partneros.testing.server import DEFAULT_CONN_ID, PartnerOSStandIn
+from airflow_provider_partneros.testing import DEFAULT_CONN_ID, PartnerOSStandIn
 
 CONN_ENV_VAR = "AIRFLOW_CONN_" + DEFAULT_CONN_ID.upper()
 SESSION_DIR_ENV_VAR = "AIRFLOW__PARTNEROS__SESSION_DIR"
+SESSION_LINGER_ENV_VAR = "AIRFLOW__PARTNEROS__SESSION_LINGER"
 
 
 @pytest.fixture
@@ -33,10 +34,13 @@ def partneros_server() -> Iterator[PartnerOSStandIn]:
 
 @pytest.fixture
 def partneros_session_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A session store of this test's own: ``[partneros] session_dir`` points at a new private directory."""
+    """A session store of this test's own: ``[partneros] session_dir`` points at a new private directory,
+    and ``session_linger`` is 0, so the last task out signs out at once (a test sees every sign-out
+    before it ends, and no steward process outlives it)."""
     directory = tmp_path_factory.mktemp("partneros-sessions")
     directory.chmod(0o700)
     monkeypatch.setenv(SESSION_DIR_ENV_VAR, str(directory))
+    monkeypatch.setenv(SESSION_LINGER_ENV_VAR, "0")
     return directory
 
 

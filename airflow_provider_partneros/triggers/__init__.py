@@ -6,8 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from airflow_provider_partneros.triggers.integration import IntegrationStatusTrigger
+    from airflow_provider_partneros.triggers.integration_synced import (
+        IntegrationSyncedTrigger,
+        integration_synced_asset,
+    )
 
-__all__ = ["IntegrationStatusTrigger"]
+__all__ = ["IntegrationStatusTrigger", "IntegrationSyncedTrigger", "integration_synced_asset"]
 
 
 def __getattr__(name: str) -> Any:
@@ -15,4 +19,8 @@ def __getattr__(name: str) -> Any:
         from airflow_provider_partneros.triggers.integration import IntegrationStatusTrigger
 
         return IntegrationStatusTrigger
+    if name in ("IntegrationSyncedTrigger", "integration_synced_asset"):
+        from airflow_provider_partneros.triggers import integration_synced
+
+        return getattr(integration_synced, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from airflow_provider_partneros import _protocol as protocol
+from airflow_provider_partneros import _session_steward
 from airflow_provider_partneros._config import PartnerOSSettings, settings_from_connection
 from airflow_provider_partneros._protocol import (
     EnsureSession,
@@ -42,11 +43,13 @@ from airflow_provider_partneros._session_store import (
     LockEntry,
     SignIn,
     SignOut,
+    StartSteward,
     StoreBusy,
     StoreEntry,
     StoreFlow,
     StoreRefused,
     acquire_flow,
+    configured_linger,
     cookie_records,
     install_cookies,
     open_store,
@@ -115,6 +118,7 @@ class AsyncPartnerOSSession:
         self._sign_in_error: tuple[float, PartnerOSError] | None = None
         self._lease: Lease | None = None
         self._store: StoreEntry | object | None = _UNRESOLVED
+        self._linger = 0.0
         self.sign_in_count = 0
         """Sign-ins this session made itself (joining the host's shared session is not one)."""
 
@@ -207,7 +211,12 @@ class AsyncPartnerOSSession:
                 stale_sid = old.session.sid if refused and old is not None else None
                 try:
                     lease = await self._drive_store(
-                        acquire_flow(entry, max_age=self.settings.session_max_age, stale_sid=stale_sid)
+                        acquire_flow(
+                            entry,
+                            max_age=self.settings.session_max_age,
+                            linger=self._linger,
+                            stale_sid=stale_sid,
+                        )
                     )
                 except (StoreRefused, StoreBusy, OSError) as err:
                     self._warn(f"PartnerOS session store unusable ({err}); signing in without it.")
@@ -236,7 +245,7 @@ class AsyncPartnerOSSession:
     async def _release(self, lease: Lease) -> None:
         try:
             if isinstance(self._store, StoreEntry):
-                await self._drive_store(release_flow(self._store, lease))
+                await self._drive_store(release_flow(self._store, lease, linger=self._linger))
         except Exception as err:  # releasing a session must never fail a trigger
             self._warn(f"PartnerOS: could not release a session ({type(err).__name__}).")
         finally:
@@ -248,6 +257,7 @@ class AsyncPartnerOSSession:
         if self._store is _UNRESOLVED:
             try:
                 self._store = await asyncio.to_thread(open_store, self.settings)
+                self._linger = configured_linger()
             except StoreRefused as err:
                 self._warn(f"PartnerOS session store refused: {err} Signing in without it.")
                 self._store = None
@@ -271,6 +281,10 @@ class AsyncPartnerOSSession:
                         result = await self._sign_in_fresh(shared=True)
                     elif isinstance(action, SignOut):
                         await self._sign_out(action.cookies)
+                    elif isinstance(action, StartSteward):
+                        await asyncio.to_thread(
+                            _session_steward.start, action.entry, self.settings, self._linger
+                        )
                     else:  # pragma: no cover - a store bug, not a runtime condition
                         raise TypeError(f"unknown store action {action!r}")
                 except Exception as err:
