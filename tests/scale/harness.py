@@ -61,6 +61,8 @@ SHORT_SESSION_MAX_AGE = 15
 """``session_max_age`` of ``partneros_short_lived`` (the worker-kill scenario): short enough to see a
 killed task's session replaced and signed out within the test."""
 SCALE_PARTNER_COUNT = 100
+WATCHED_INTEGRATION = "conn_scale_watched"
+"""The integration the ``scale_on_sync`` DAG's watcher follows (no other scenario touches it)."""
 WORKER_CONCURRENCY = 4
 # 50 sensors over two triggerers of capacity 30: neither can take them all, so both run some. After
 # one triggerer is killed, the other must have room for every trigger of the kill scenario (20).
@@ -238,6 +240,9 @@ class ScaleEnvironment:
         """Stop every Airflow component (all at once), then Redis and PostgreSQL, each by its own group."""
         self._stop_components(list(self.components.values()), signal.SIGTERM, grace=15)
         self._stop_components(list(self._infra.values()), signal.SIGINT, grace=15)  # postgres: fast shutdown
+        # Processes the tasks started in sessions of their own (the session store's steward, which
+        # would otherwise linger up to [partneros] session_linger): found by this environment's root.
+        _signal_env_holders(f"AIRFLOW__PARTNEROS__SESSION_DIR={self.root}", signal.SIGKILL)
         for host in self.hosts.values():
             if host.forwarder is not None:
                 host.forwarder.stop()
@@ -254,6 +259,8 @@ class ScaleEnvironment:
         comp = self.components[name]
         assert comp.process is not None
         _signal_session(comp.process.pid, signal.SIGKILL)
+        # ... and what its tasks started detached (the session store's steward): a dead host loses those too.
+        _signal_env_holders(f"AIRFLOW__PARTNEROS__SESSION_DIR={self.hosts[name].session_dir}", signal.SIGKILL)
         comp.process.wait(timeout=30)
         self._close_log(comp)
 
@@ -271,6 +278,7 @@ class ScaleEnvironment:
 
     def _start_standin(self) -> None:
         self.server.seed_demo()
+        self.server.add_integration(WATCHED_INTEGRATION, organization=DEMO_ORG_ID)
         for pid in scale_partner_ids():
             self.server.add_partner(
                 pid, organization=DEMO_ORG_ID, name=f"Scale {pid}", domain=f"{pid}.example"
@@ -628,32 +636,36 @@ class ScaleEnvironment:
                 return host.name
         return client_ip
 
-    def requests_by_host(self, route: str, *, since: float, status: int | None = None) -> Counter[str]:
-        """Requests to ``route`` per host since ``since`` (stand-in clock), optionally of one status."""
+    def requests_by_host(
+        self, route: str, *, since: float, status: int | None = None, resource: str | None = None
+    ) -> Counter[str]:
+        """Requests to ``route`` per host since ``since`` (stand-in clock), optionally of one status
+        and about one resource (the ``{id}`` of the route, e.g. an integration)."""
+        path = route.replace("{id}", resource) if resource is not None else None
         return Counter(
             self.host_of(r.client)
             for r in self.server.request_log
-            if r.route == route and r.time >= since and (status is None or r.status == status)
+            if r.route == route
+            and r.time >= since
+            and (status is None or r.status == status)
+            and (path is None or r.path == path)
         )
 
     def live_sessions_by_host(self) -> Counter[str]:
         """Server-side sessions still alive, per host that signed them in.
 
-        Reads the stand-in's session table (``_sessions``; each records the client IP it was created
-        from, as better-auth does): its public counters are per user, and every host here is the same user.
+        Reads the stand-in's session table (``_sessions.live()``; each session records the client IP it
+        was created from, as better-auth does): its public counters are per user
+        (``live_sessions_by_user``), and every host here is the same user.
         """
         with self.server._lock:
-            now = self.server.clock()
-            return Counter(self.host_of(s.ip) for s in self.server._sessions.values() if s.expires_at > now)
+            return Counter(self.host_of(s.ip) for s in self.server._sessions.live(self.server.clock()))
 
     def live_session_ids(self, host: str) -> set[str]:
         """Ids of the server-side sessions still alive that ``host`` signed in (see above)."""
         with self.server._lock:
-            now = self.server.clock()
             return {
-                s.id
-                for s in self.server._sessions.values()
-                if s.expires_at > now and self.host_of(s.ip) == host
+                s.id for s in self.server._sessions.live(self.server.clock()) if self.host_of(s.ip) == host
             }
 
     def sign_ins_by_host(self, *, since: float) -> Counter[str]:
@@ -722,7 +734,7 @@ class ScaleEnvironment:
             self.trigger_kwargs_samples.append(plain)
         return len(rows)
 
-    def sample_redis_while_queued(self, marker: bytes, timeout: float = 60.0) -> bool:
+    def sample_redis_while_queued(self, marker: bytes, timeout: float = 30.0) -> bool:
         """Keep Redis snapshots until one holds a Celery message mentioning ``marker``; True if seen."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -750,6 +762,19 @@ def _signal_session(sid: int, sig: signal.Signals) -> None:
         if int(fields[3]) == sid:  # after "pid (comm)": state, ppid, pgrp, session
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(int(stat.parent.name), sig)
+
+
+def _signal_env_holders(prefix: str, sig: signal.Signals) -> None:
+    """Signal every process whose environment has an entry starting with ``prefix``."""
+    needle = prefix.encode()
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            entries = environ.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(e.startswith(needle) for e in entries):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(environ.parent.name), sig)
 
 
 def _celery_bodies(value: bytes) -> list[bytes]:

@@ -16,7 +16,13 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from harness import CONN_SHARED, SCALE_PARTNER_COUNT, SHORT_SESSION_MAX_AGE, ScaleEnvironment
+from harness import (
+    CONN_SHARED,
+    SCALE_PARTNER_COUNT,
+    SHORT_SESSION_MAX_AGE,
+    WATCHED_INTEGRATION,
+    ScaleEnvironment,
+)
 
 from airflow_provider_partneros.testing import (
     DEMO_HUBSPOT_CONNECTION,
@@ -29,6 +35,8 @@ pytestmark = pytest.mark.scale
 
 ANALYZE = "/api/partners/{id}/analyze"
 STATUS = "/api/integrations/{id}/status"
+SENSED = DEMO_SALESFORCE_CONNECTION  # scale_sensors waits for it
+FAILOVER = DEMO_HUBSPOT_CONNECTION  # scale_failover waits for it
 WORKERS = ("w1", "w2")
 TRIGGERERS = ("t1", "t2")
 
@@ -45,7 +53,7 @@ def _wait_until(what: str, check: object, timeout: float = 180.0) -> None:
 def _run_fanout(env: ScaleEnvironment, conn_id: str = CONN_SHARED) -> tuple[str, str, float]:
     since = env.server.clock()
     run_id = env.trigger("scale_fanout", {"conn_id": conn_id})
-    env.sample_redis_while_queued(b'"scale_fanout"')  # Celery's messages, for the secrets audit
+    env.sample_redis_while_queued(b"scale_fanout")  # Celery's messages, for the secrets audit
     return run_id, env.wait_for_run("scale_fanout", run_id, timeout=600), since
 
 
@@ -67,8 +75,8 @@ def test_fanout_of_100_analyses_runs_on_both_workers_with_one_sign_in_per_host(
     assert set(analyses) == set(WORKERS), "both workers (hosts) ran analyses"
     assert sum(analyses.values()) == SCALE_PARTNER_COUNT
     # The shared-session goal: one sign-in per host per session_max_age (900 s; the run is shorter).
+    # (A triggerer may sign in meanwhile too, for the event-driven DAG's watcher: a host of its own.)
     assert all(sign_ins[host] <= 1 for host in WORKERS), dict(sign_ins)
-    assert set(sign_ins) <= set(WORKERS)
     assert sum(rate_limited.values()) == 0
     # No session left behind beyond the one a host's store may keep for its next task.
     live = env.live_sessions_by_host()
@@ -87,15 +95,19 @@ def test_fifty_deferred_sensors_spread_over_two_triggerers_sign_in_once_per_trig
     env.sample_trigger_kwargs()  # for the secrets audit
     _wait_until(
         "both triggerers poll the integration",
-        lambda: set(env.requests_by_host(STATUS, since=deferred_at, status=200)) == set(TRIGGERERS),
+        lambda: (
+            set(env.requests_by_host(STATUS, since=deferred_at, status=200, resource=SENSED))
+            == set(TRIGGERERS)
+        ),
         timeout=60,
     )
 
-    env.server.set_integration(DEMO_SALESFORCE_CONNECTION, last_sync_at=env.server._now())
+    env.server.set_integration(SENSED, last_sync_at=env.server._now())
     state = env.wait_for_run("scale_sensors", run_id, timeout=300)
 
     sign_ins = env.sign_ins_by_host(since=since)
-    print(f"sensors: sign-ins {dict(sign_ins)}, polls {dict(env.requests_by_host(STATUS, since=since))}")
+    polls = env.requests_by_host(STATUS, since=since, resource=SENSED)
+    print(f"sensors: sign-ins {dict(sign_ins)}, polls {dict(polls)}")
     assert env.states("scale_sensors", run_id, "wait") == Counter(success=50)
     assert state == "success"
     # Deferrable sensors make no call from a worker; each triggerer shares one session among its triggers.
@@ -113,17 +125,17 @@ def test_sensors_survive_a_triggerer_killed_mid_wait(scale_env: ScaleEnvironment
     deferred_at = env.server.clock()
     _wait_until(
         "a triggerer polls the integration",
-        lambda: env.requests_by_host(STATUS, since=deferred_at, status=200),
+        lambda: env.requests_by_host(STATUS, since=deferred_at, status=200, resource=FAILOVER),
         timeout=60,
     )
     time.sleep(3)
-    polls = env.requests_by_host(STATUS, since=env.server.clock() - 3, status=200)
+    polls = env.requests_by_host(STATUS, since=env.server.clock() - 3, status=200, resource=FAILOVER)
     victim = max(TRIGGERERS, key=lambda t: polls[t])
     survivor = next(t for t in TRIGGERERS if t != victim)
 
     env.kill(victim)  # SIGKILL, mid-wait: its triggers are moved once its heartbeat is stale
     killed_at = env.server.clock()
-    env.server.set_integration(DEMO_HUBSPOT_CONNECTION, last_sync_at=env.server._now())
+    env.server.set_integration(FAILOVER, last_sync_at=env.server._now())
     state = env.wait_for_run("scale_failover", run_id, timeout=300)
 
     sign_ins = env.sign_ins_by_host(since=since)
@@ -131,13 +143,50 @@ def test_sensors_survive_a_triggerer_killed_mid_wait(scale_env: ScaleEnvironment
     assert polls[victim] > 0, "the killed triggerer was running triggers"
     assert env.states("scale_failover", run_id, "wait") == Counter(success=20)
     assert state == "success"
-    assert env.requests_by_host(STATUS, since=killed_at, status=200)[victim] == 0
+    assert env.requests_by_host(STATUS, since=killed_at, status=200)[victim] == 0  # nothing at all
     # Bounded per triggerer, not per trigger: one session per host while it has triggers to run. The
     # survivor may need two: its own triggers end (signing out, last user out) before the dead one's
     # arrive a heartbeat threshold later.
     assert set(sign_ins) <= set(TRIGGERERS)
     assert sign_ins[victim] <= 1
     assert sign_ins[survivor] <= 2
+    assert sum(env.rate_limited_by_host(since=since).values()) == 0
+
+
+def _runs(env: ScaleEnvironment, dag_id: str) -> list[dict[str, object]]:
+    return list(
+        env.api("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100, "order_by": "id"})["dag_runs"]
+    )
+
+
+def test_watcher_makes_one_run_per_sync_with_two_triggerers(scale_env: ScaleEnvironment) -> None:
+    env = scale_env
+    env.ensure_running()  # both triggerers (one was killed above); the watcher may have moved
+    since = env.server.clock()
+    _wait_until(
+        "the watcher polls its integration",
+        lambda: env.requests_by_host(STATUS, since=since, status=200, resource=WATCHED_INTEGRATION),
+        timeout=120,
+    )
+    before = len(_runs(env, "scale_on_sync"))
+    syncs = []
+    for n in range(1, 4):
+        time.sleep(3)  # the watcher's baseline poll (2 s interval) has seen the previous state
+        syncs.append(iso(env.server._now()))
+        env.server.set_integration(WATCHED_INTEGRATION, last_sync_at=syncs[-1])
+        _wait_until(f"run {n} of scale_on_sync", lambda n=n: len(_runs(env, "scale_on_sync")) >= before + n)
+    _wait_until(
+        "every run finished",
+        lambda: all(r["state"] in ("success", "failed") for r in _runs(env, "scale_on_sync")),
+    )
+    time.sleep(6)  # three more polls with nothing new: no further run
+
+    runs = _runs(env, "scale_on_sync")[before:]
+    watchers = env.requests_by_host(STATUS, since=since, status=200, resource=WATCHED_INTEGRATION)
+    print(f"watcher: {len(runs)} runs for {len(syncs)} syncs, polls by {dict(watchers)}")
+    assert [r["state"] for r in runs] == ["success"] * 3
+    assert len(runs) == len(syncs)
+    assert set(watchers) <= set(TRIGGERERS)
     assert sum(env.rate_limited_by_host(since=since).values()) == 0
 
 
@@ -206,6 +255,6 @@ def test_no_password_or_session_cookie_in_database_redis_or_logs(scale_env: Scal
     assert b"conn_salesforce_demo" in sources["pg_dump"]
     assert b"conn_salesforce_demo" in sources["trigger kwargs (decrypted)"]
     assert b"aiInsights" in sources["pg_dump"]
-    assert b'"scale_fanout"' in sources["redis while tasks were queued"]
+    assert b"scale_fanout" in sources["redis while tasks were queued"]
     assert any(b"Signed in to" in data for where, data in sources.items() if "dag_id=scale_fanout" in where)
     assert leaks == []

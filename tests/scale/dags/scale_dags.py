@@ -8,6 +8,8 @@
   first try, then waits to be killed; it records which host ran each try in a marker file.
 - ``scale_each_worker``: one PartnerOS call on each worker host (Celery queue ``w1`` / ``w2``).
   Both use ``partneros_short_lived`` (``session_max_age`` 15 s).
+- ``scale_on_sync``: event-driven, one run per new sync of ``conn_scale_watched`` (an
+  ``IntegrationSyncedTrigger`` watcher, polling every 2 s, in one of the two triggerers).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from airflow.sdk import DAG, Param, task
 
 from airflow_provider_partneros.operators.partneros import AnalyzePartnerOperator
 from airflow_provider_partneros.sensors.integration import IntegrationStatusSensor
+from airflow_provider_partneros.triggers.integration_synced import integration_synced_asset
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 FANOUT_PARTNERS = [f"scale-partner-{i:03d}" for i in range(100)]
@@ -93,3 +96,16 @@ with DAG("scale_each_worker", schedule=None, start_date=START, catchup=False, ta
             return os.environ["SCALE_HOST"]
 
         on_host()
+
+
+WATCHED_SYNCED = integration_synced_asset("conn_scale_watched", poke_interval=2)
+
+with DAG("scale_on_sync", schedule=[WATCHED_SYNCED], start_date=START, catchup=False, tags=["scale"]):
+
+    @task
+    def synced(triggering_asset_events: Any = None) -> list[str]:
+        """The lastSyncAt of each sync event that started this run."""
+        events = triggering_asset_events[WATCHED_SYNCED] if triggering_asset_events else []
+        return [str(event.extra.get("payload", {}).get("last_sync_at")) for event in events]
+
+    synced()
