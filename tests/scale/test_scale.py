@@ -144,12 +144,11 @@ def test_sensors_survive_a_triggerer_killed_mid_wait(scale_env: ScaleEnvironment
     assert env.states("scale_failover", run_id, "wait") == Counter(success=20)
     assert state == "success"
     assert env.requests_by_host(STATUS, since=killed_at, status=200)[victim] == 0  # nothing at all
-    # Bounded per triggerer, not per trigger: one session per host while it has triggers to run. The
-    # survivor may need two: its own triggers end (signing out, last user out) before the dead one's
-    # arrive a heartbeat threshold later.
+    # Bounded per triggerer, not per trigger: one session per host. The survivor keeps its session
+    # across the handover (an unused session lingers 60 s, longer than the 10 s heartbeat threshold).
     assert set(sign_ins) <= set(TRIGGERERS)
     assert sign_ins[victim] <= 1
-    assert sign_ins[survivor] <= 2
+    assert sign_ins[survivor] <= 1
     assert sum(env.rate_limited_by_host(since=since).values()) == 0
 
 
