@@ -616,6 +616,7 @@ def steward_flow(
         return True
     try:
         state = entry.read()
+        before = state.to_json()
         yield from _sign_out_unused(entry, state, keep_current=True)
         current = state.current
         if current is not None and entry.idle():
@@ -625,7 +626,8 @@ def steward_flow(
             if now - state.idle_since >= linger or current.age(now) >= max_age:
                 yield from _end(entry, current)
                 state.current = None
-        entry.write(state)
+        if state.to_json() != before:  # a round that changes nothing writes nothing
+            entry.write(state)
         return state.current is not None or bool(state.retired)
     finally:
         lock.release()

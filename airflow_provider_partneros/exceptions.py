@@ -14,6 +14,8 @@ cookie or token: messages are built only from status codes, the service's error 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 
@@ -110,6 +112,19 @@ class PartnerOSIntegrationFailedError(PartnerOSFatalError):
     """A CRM integration reached a failure status (``error``, ``disconnected``, ``reauth_required``)."""
 
 
+class PartnerOSBatchFatalError(PartnerOSFatalError):
+    """Partners of a batch failed, every one for a reason retrying cannot fix (e.g. unknown ids).
+
+    The others' results are in the task's XCom; ``failures`` maps each failed id to its error.
+    """
+
+    def __init__(
+        self, message: str, *, failures: Mapping[str, object] | None = None, **kwargs: object
+    ) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.failures = dict(failures or {})
+
+
 # --- retryable: Airflow's retries can help ---------------------------------------------------------
 
 
@@ -133,8 +148,24 @@ class PartnerOSUnexpectedResponseError(PartnerOSError):
     """An answer that is not what the API promises (malformed JSON, cut-off body, wrong shape)."""
 
 
+class PartnerOSBatchError(PartnerOSError):
+    """Partners of a batch failed, at least one for a reason a retry can fix (429, 5xx, network).
+
+    The others' results are in the task's XCom (and, on Airflow 3.3+, kept for the retry, which redoes
+    only the failed partners); ``failures`` maps each failed id to its error.
+    """
+
+    def __init__(
+        self, message: str, *, failures: Mapping[str, object] | None = None, **kwargs: object
+    ) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.failures = dict(failures or {})
+
+
 __all__ = [
     "PartnerOSBadRequestError",
+    "PartnerOSBatchError",
+    "PartnerOSBatchFatalError",
     "PartnerOSConfigError",
     "PartnerOSConflictError",
     "PartnerOSError",

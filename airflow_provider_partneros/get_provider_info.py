@@ -48,7 +48,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "PartnerOS",
-                "python-modules": ["airflow_provider_partneros.operators.partneros"],
+                "python-modules": [
+                    "airflow_provider_partneros.operators.partneros",
+                    "airflow_provider_partneros.operators.batch",
+                ],
             }
         ],
         "sensors": [

@@ -5,7 +5,9 @@
     python benchmarks/run.py --only 1,3 # some of them
 
 Benchmarks (issue 6): 1 sign-ins, 2 triggerer scale, 3 DAG-parse cost, 4 call overhead, 5 streaming;
-6 (issue 10): 100 task processes on one host, shared vs per-task sessions.
+6 (issue 10): 100 task processes on one host, shared vs per-task sessions;
+7 (issue 15) batch enrichment: threads vs asyncio, and 200 mapped tasks vs one batch task on a real
+scheduler (``airflow standalone``; several minutes on its own: ``--only 7``).
 Each figure is measured against the PartnerOS stand-in (in its own process) with its baseline
 measured in the same run, and reported as a ratio. See docs/benchmarks.md for how to read them.
 Benchmarks are not tests: a missed goal is reported, not failed; the exit code is non-zero only when
@@ -28,6 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as c
+import bench_batch
 import bench_host_sessions
 import bench_import
 import bench_overhead
@@ -44,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one worker process: a smoke run")
-    parser.add_argument("--only", default="1,2,3,4,5,6", help="comma-separated benchmark numbers")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7", help="comma-separated benchmark numbers")
     args = parser.parse_args(argv)
     only = {x.strip() for x in args.only.split(",") if x.strip()}
     quick: bool = args.quick
@@ -63,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         plans.append(("4", bench_overhead.jobs(quick), bench_overhead.rows))
     if "5" in only:
         plans.append(("5", bench_streaming.jobs(quick), lambda r: bench_streaming.rows(r, quick)))
+    if "7" in only:
+        plans.append(("7", bench_batch.jobs(quick), bench_batch.rows))
     if "1" in only:
         if have_sensor:
             plans.append(("1", bench_signins.jobs(quick), bench_signins.rows))
@@ -124,6 +129,22 @@ def main(argv: list[str] | None = None) -> int:
                         rows.append(_failed(group, "benchmark", err))
                         continue
                     rows += _safe_rows(group, to_rows, results, errors)
+
+    if "7" in only:
+        # A real deployment (scheduler, api-server, workers): its own stand-in process, own worker.
+        with c.StandIn(rate_limit=True) as server:
+            try:
+                result = c.run_worker(
+                    "bench_batch",
+                    "deployment",
+                    {"control_port": server.control_port, **bench_batch.deployment_args(quick)},
+                    env={"BENCH_WORKER_TIMEOUT": "3000"},
+                    timeout=3000,
+                )
+                rows += _safe_rows("7", lambda r: bench_batch.deployment_rows(r[0]), [result], errors)
+            except Exception as err:
+                errors.append(f"7 deployment: {err}")
+                rows.append(_failed("7", "mapped vs batch on a real scheduler", err))
 
     rows.sort(key=lambda r: r.group)
     elapsed = time.perf_counter() - started

@@ -5,7 +5,7 @@
 ``{"base_url", "control_port", "pid"}`` and then answers JSON-line commands on the control port:
 ``stats`` (counters and this process's CPU time), ``rate_limit`` (switch the sign-in limit on or off
 live; also forgets the limiter's history), ``connection``, ``set_icp_size``, ``add_integration``,
-``set_integration``, ``script_integration``, ``stop``.
+``set_integration``, ``script_integration``, ``add_partners`` (ids), ``analyze_delay`` (seconds), ``stop``.
 
 Running the server here keeps its CPU and memory out of every client figure.
 """
@@ -76,6 +76,13 @@ def main() -> int:
             return None
         if cmd == "script_integration":
             server.script_integration(req["connection_id"], req["states"])
+            return None
+        if cmd == "add_partners":
+            for pid in req["ids"]:
+                server.add_partner(pid, organization=DEMO_ORG_ID, name=pid.title(), domain=f"{pid}.example")
+            return None
+        if cmd == "analyze_delay":
+            server.analyze_delay = float(req["seconds"])
             return None
         if cmd == "stop":
             done.set()

@@ -92,6 +92,9 @@ class AirflowDeployment:
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
                 "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+                # A session unused for 2 s is signed out by the host's steward (deployments: 60 s),
+                # so a test sees every sign-out soon after its run (see `wait_signed_out`).
+                "AIRFLOW__PARTNEROS__SESSION_LINGER": "2",
                 "PYTHONUNBUFFERED": "1",
                 # Log servers on free ports: several deployments (or a restarted component) on one host.
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
@@ -371,4 +374,12 @@ def _with_descendants(tops: list[int]) -> list[int]:
     return out
 
 
-__all__ = ["AirflowDeployment", "free_port"]
+def wait_signed_out(server: Any, timeout: float = 30.0) -> None:
+    """Wait until the stand-in has no live session: the host's steward signs the shared session out
+    once it has been unused for ``session_linger`` seconds."""
+    deadline = time.monotonic() + timeout
+    while server.active_sessions and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+__all__ = ["AirflowDeployment", "free_port", "wait_signed_out"]

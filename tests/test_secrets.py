@@ -429,7 +429,7 @@ DEPLOY_EXPECTED = {
 @pytest.mark.deployment
 def test_no_secret_in_any_log_file_of_a_real_deployment(standin: PartnerOSStandIn) -> None:
     sys.path.insert(0, str(Path(__file__).parent))
-    from deployment_harness import AirflowDeployment
+    from deployment_harness import AirflowDeployment, wait_signed_out
 
     # ~16 tasks sign in at once under a real scheduler: with the 3-per-10-s limiter on, one can
     # outlast its in-call retries and fail with a rate limit (seen once in CI). This test is about
@@ -468,5 +468,6 @@ def test_no_secret_in_any_log_file_of_a_real_deployment(standin: PartnerOSStandI
     provider_lines = [line for line in console.splitlines() if "canary" not in line]
     assert provider_lines
     assert not leaks("\n".join(provider_lines), secrets), "the provider printed a secret in clear"
+    wait_signed_out(standin)  # the host's steward signs the shared session out once unused
     assert standin.sign_ins == standin.sign_outs
     assert standin.active_sessions == 0

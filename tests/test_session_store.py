@@ -544,3 +544,29 @@ def test_a_session_revoked_under_sixteen_threads_is_renewed_once(
     assert errors == []
     assert standin.sign_ins == 2
     assert standin.sign_in_rate_limited == 0
+
+
+# --- where it lives -------------------------------------------------------------------------------------
+
+
+def test_the_store_settings_are_airflow_config_options(tmp_path: Path) -> None:
+    """Declared in the provider info, so `airflow config` knows them and the env variables work."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__PARTNEROS__")}
+    env["AIRFLOW_HOME"] = str(tmp_path)
+    airflow = str(Path(sys.executable).with_name("airflow"))
+
+    def get(option: str, **extra: str) -> str:
+        answer = subprocess.run(
+            [airflow, "config", "get-value", "partneros", option],
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return answer.stdout.strip().splitlines()[-1]
+
+    assert get("session_linger") == "60"
+    assert get("session_dir", AIRFLOW__PARTNEROS__SESSION_DIR="/srv/partneros-sessions") == (
+        "/srv/partneros-sessions"
+    )

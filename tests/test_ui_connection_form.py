@@ -59,6 +59,8 @@ EXTRA_LABELS = {
     "verify": "Verify TLS",
     "max_retries": "Max retries",
     "retry_backoff": "Retry backoff (seconds)",
+    "session_sharing": "Share the session per host",
+    "session_max_age": "Shared session max age (seconds)",
 }
 
 
@@ -181,7 +183,10 @@ def test_hook_meta_lists_partneros_form(api_server: str) -> None:
         "verify": "true",
         "max_retries": 2,
         "retry_backoff": 1.0,
+        "session_sharing": True,
+        "session_max_age": 900.0,
     }
+    assert extras["session_sharing"]["schema"]["type"] == ["boolean", "null"]
     assert extras["timeout"]["schema"]["type"] == ["number", "null"]
     assert extras["max_retries"]["schema"]["type"] == ["integer", "null"]
     assert extras["max_retries"]["schema"]["minimum"] == 0
@@ -514,7 +519,13 @@ def test_add_connection_form_in_browser(browser: CDP, api_server: str, tmp_path:
         f"[...{DIALOG}.querySelectorAll('input')].filter(i => i.offsetParent !== null && i.name !== "
         "'connection_id' && i.getAttribute('role') !== 'combobox').map(i => i.value)"
     )
-    assert values == ["", "30", "true", "2", "1"], f"defaults shown for the extras: {values}"
+    # The last two are the session extras: a switch ("on" is an HTML checkbox's value) and 900 s.
+    assert values == ["", "30", "true", "2", "1", "on", "900"], f"defaults shown for the extras: {values}"
+    switches = browser.evaluate(
+        f"[...{DIALOG}.querySelectorAll('input[type=checkbox]')].filter(i => i.offsetParent !== null"
+        " || i.closest('label')).map(i => i.checked)"
+    )
+    assert switches == [True], f"session_sharing should show as on: {switches}"
     text = browser.evaluate(f"{DIALOG}.innerText")
     assert "Wins over REQUESTS_CA_BUNDLE" in text
     extras_png = browser.screenshot(DIALOG)

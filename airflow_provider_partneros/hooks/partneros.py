@@ -17,14 +17,14 @@ import functools
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_partneros import _batch, _session_steward
 from airflow_provider_partneros import _protocol as protocol
-from airflow_provider_partneros import _session_steward
 from airflow_provider_partneros._config import DEFAULT_CONN_ID, PartnerOSSettings, settings_from_connection
 from airflow_provider_partneros._protocol import (
     EnsureSession,
@@ -368,6 +368,48 @@ class PartnerOSHook(BaseHook):
         finally:
             self.close()
             self._settings = None
+
+    def analyze_partners(
+        self, partner_ids: Iterable[str], *, max_concurrency: int = _batch.DEFAULT_MAX_CONCURRENCY
+    ) -> _batch.BatchResult[dict[str, Any]]:
+        """Enrich many partners through this hook's one session, ``max_concurrency`` calls at a time.
+
+        Each partner gets exactly what :meth:`analyze_partner` does (in-call retries for 5xx and network
+        trouble); a 429 pauses every worker for the server's delay (:class:`~._batch.RateGate`). Returns
+        every partner's enrichment or error; nothing is raised for a failed partner. An error that
+        would repeat for every partner (credentials, role, organization, quota, TLS) stops the batch.
+        """
+        from airflow_provider_partneros import exceptions as exc
+
+        # Errors every other partner would meet too: one of them stops the batch.
+        abort_on = (
+            exc.PartnerOSInvalidCredentialsError,
+            exc.PartnerOSForbiddenError,
+            exc.PartnerOSNoActiveOrganizationError,
+            exc.PartnerOSQuotaExceededError,
+            exc.PartnerOSTLSError,
+            exc.PartnerOSRedirectError,
+        )
+        ids = _batch.unique(partner_ids)
+        self.reserve_connections(max_concurrency)
+        gate = _batch.RateGate()
+        finished = [0, 0]  # done, failed
+        every = max(1, len(ids) // 10)
+
+        def analyze(partner_id: str) -> dict[str, Any]:
+            request = protocol.analyze_partner_request(self.settings, partner_id)
+            reply = self._run(_batch.gated(protocol.call_flow(self.settings, request), gate))
+            return protocol.require_object(request, protocol.parse_json(request, reply), "partner")
+
+        def progress(partner_id: str, result: object, error: _batch.ItemError | None) -> None:
+            finished[0] += 1
+            finished[1] += error is not None
+            if finished[0] % every == 0 or finished[0] == len(ids):
+                self.log.info("Analyzed %d of %d partners (%d failed).", finished[0], len(ids), finished[1])
+
+        return _batch.run_batch(
+            ids, analyze, max_concurrency=max_concurrency, abort_on=abort_on, on_done=progress
+        )
 
     # --- the transport -----------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from airflow_provider_partneros.operators.batch import AnalyzePartnersOperator
 from airflow_provider_partneros.operators.partneros import (
     AnalyzePartnerOperator,
     BasePartnerOSOperator,
@@ -13,6 +14,7 @@ from airflow_provider_partneros.operators.partneros import (
 
 __all__ = [
     "AnalyzePartnerOperator",
+    "AnalyzePartnersOperator",
     "BasePartnerOSOperator",
     "GenerateIcpOperator",
     "GetIntegrationSchemaOperator",
