@@ -1,6 +1,7 @@
 """Fan-out at scale-out: 100 mapped AnalyzePartnerOperator tasks on CeleryExecutor, two worker hosts.
 
-    make bench-scale        # = .venv-scale/bin/python benchmarks/bench_scale.py  (~8 min)
+    make bench-scale        # = .venv-scale/bin/python benchmarks/bench_scale.py  (~6 min)
+    .venv-scale/bin/python benchmarks/bench_scale.py --fast-only --session-linger 0   # no linger
 
 Starts the scale-out environment of tests/scale (PostgreSQL, Redis, API server, scheduler,
 dag-processor, two Celery workers of concurrency 4, two triggerers, the PartnerOS stand-in with its
@@ -68,12 +69,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the environment's folder (logs, DB)")
     parser.add_argument(
+        "--session-linger", type=float, default=None, help="[partneros] session_linger on every host"
+    )
+    parser.add_argument(
         "--fast-only", action="store_true", help=f"skip the run with a {SLOW_ANALYZE:g} s analyze"
     )
     args = parser.parse_args(argv)
     started = time.monotonic()
     rows: list[dict[str, Any]] = []
-    with ScaleEnvironment(keep=args.keep) as env:
+    with ScaleEnvironment(keep=args.keep, session_linger=args.session_linger) as env:
         setup_s = time.monotonic() - started
         env.wait_for_dag("scale_fanout")
         plan = [(CONN_SHARED, FAST_ANALYZE), (CONN_PER_TASK, FAST_ANALYZE)]
@@ -104,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     table = "\n".join(lines)
     note = (
         f"\nEnvironment up in {setup_s:.0f} s; total {time.monotonic() - started:.0f} s. "
-        "Sign-in limit 3 per 10 s per host (egress IP); every run starts with a fresh budget."
+        "Sign-in limit 3 per 10 s per host (egress IP); every run starts with a fresh budget. "
+        f"[partneros] session_linger: {'default' if args.session_linger is None else args.session_linger}."
     )
     print(table + note)
     out = REPO / ".bench-out"

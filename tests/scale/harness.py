@@ -125,7 +125,8 @@ class Component:
 
 
 class ScaleEnvironment:
-    """See the module docstring. ``keep`` leaves the root folder (logs, DB files) for inspection."""
+    """See the module docstring. ``keep`` leaves the root folder (logs, DB files) for inspection;
+    ``session_linger`` sets ``[partneros] session_linger`` on every host (None: the default)."""
 
     def __init__(
         self,
@@ -133,6 +134,7 @@ class ScaleEnvironment:
         workers: int = 2,
         triggerers: int = 2,
         analyze_delay: float = 0.2,
+        session_linger: float | None = None,
         root: Path | None = None,
         keep: bool = False,
     ) -> None:
@@ -151,6 +153,7 @@ class ScaleEnvironment:
         self.jwt_secret = secrets.token_urlsafe(32)
         self.server = PartnerOSStandIn()  # sign-in limiter on: 3 per 10 s per client IP
         self.server.analyze_delay = analyze_delay
+        self.session_linger = session_linger
         self.hosts: dict[str, Host] = {}
         for i in range(workers):
             self._add_host(f"w{i + 1}", "worker", f"127.0.0.{11 + i}")
@@ -441,6 +444,8 @@ class ScaleEnvironment:
                 ),
             }
         )
+        if self.session_linger is not None:
+            env["AIRFLOW__PARTNEROS__SESSION_LINGER"] = str(self.session_linger)
         if host.kind == "worker":
             env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(host.log_port)
         else:
