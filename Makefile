@@ -38,7 +38,17 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 matrix_venv = .venv-matrix-$(1)-py$(2)
 
-.PHONY: help venv system-deps lint typecheck pytest package-check matrix matrix-min matrix-max test demo bench clean
+# The scale-out environment (tests/scale): CeleryExecutor on PostgreSQL and Redis, in its own venv so
+# the dev venv stays a plain Airflow. celery 5.7 breaks apache-airflow-providers-celery 3.26
+# (`cannot import name 'retry' from 'celery.backends.database'`), hence <5.7; without [postgres]
+# the CLI fails on asyncpg.
+SCALE_VENV := .venv-scale
+SCALE_DEPS := $(TEST_DEPS) "apache-airflow[postgres]==$(AIRFLOW_VERSION)" apache-airflow-providers-celery \
+  "celery[redis]<5.7" psycopg2-binary redis
+SCALE_PYTEST_ARGS ?=
+
+.PHONY: help venv system-deps lint typecheck pytest package-check matrix matrix-min matrix-max test demo bench clean \
+  scale-venv scale-test bench-scale
 
 help:
 	@echo "make test           CI: venv, lint, typecheck, pytest (all markers), package-check, matrix"
@@ -51,7 +61,9 @@ help:
 	@echo "make package-check  run README.md's install commands (clone, wheel) in a clean venv, twine check, ask airflow"
 	@echo "make matrix         suite on Airflow $(AIRFLOW_MIN_VERSION)/py$(MATRIX_MIN_PYTHON) and $(AIRFLOW_VERSION)/py$(MATRIX_MAX_PYTHON), in parallel"
 	@echo "make matrix-min     just the Airflow $(AIRFLOW_MIN_VERSION)/py$(MATRIX_MIN_PYTHON) leg (matrix-max: the other)"
+	@echo "make scale-test     tests/scale: CeleryExecutor, PostgreSQL, Redis, 2 workers, 2 triggerers (docs/scale.md)"
 	@echo "make bench          benchmarks/run.py, if there is one"
+	@echo "make bench-scale    fan-out of 100 tasks on the scale-out environment, shared vs per-task sessions"
 	@echo "make clean          remove venvs, build output and caches"
 
 venv:
@@ -112,7 +124,19 @@ matrix-leg: matrix-leg-venv
 
 # The CI entry point: each stage in order, stop at the first failure, print the time of each.
 test:
-	@bash scripts/run_stages.sh venv lint typecheck system-deps pytest package-check matrix
+	@bash scripts/run_stages.sh venv lint typecheck system-deps pytest scale-test package-check matrix
+
+# The scale-out scenarios (marker `scale`, tests/scale): one environment for the whole module, started
+# and stopped by the tests themselves. Needs PostgreSQL and Redis from Debian (make system-deps).
+scale-venv: venv
+	@bash scripts/ensure_venv.sh --venv $(SCALE_VENV) --python "$(PYTHON)" --uv $(BIN)/uv -- $(SCALE_DEPS)
+
+scale-test: scale-venv system-deps
+	@PYTEST_TIME_LIMIT=$${PYTEST_TIME_LIMIT:-900} bash scripts/pytest.sh $(SCALE_VENV)/bin/python tests/scale \
+	  -m scale --durations=0 -s $(SCALE_PYTEST_ARGS)
+
+bench-scale: scale-venv system-deps
+	@$(SCALE_VENV)/bin/python benchmarks/bench_scale.py
 
 demo: venv
 	@$(BIN)/python scripts/run_demo.py
@@ -122,5 +146,5 @@ bench: venv
 	 else echo "no benchmarks yet (benchmarks/run.py does not exist)"; fi
 
 clean:
-	rm -rf $(VENV) .venv-matrix-* dist build *.egg-info .mypy_cache .ruff_cache .pytest_cache .bench-out .airflow-home*
+	rm -rf $(VENV) .venv-matrix-* $(SCALE_VENV) dist build *.egg-info .mypy_cache .ruff_cache .pytest_cache .bench-out .airflow-home*
 	find . -name __pycache__ -type d -not -path './.git/*' -prune -exec rm -rf {} +

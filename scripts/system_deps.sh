@@ -2,6 +2,8 @@
 # System packages the test suite needs, installed only when needed:
 # - Debian's chromium + chromium-driver when a test is marked `browser` (the UI tests drive headless
 #   Chromium; browser builds cannot be downloaded from anywhere else here).
+# - Debian's postgresql + redis-server when a test is marked `scale` (tests/scale starts its own
+#   PostgreSQL and Redis for the CeleryExecutor scale-out environment; services are not started here).
 # Needs root and apt-get (true on the dev machines and CI); otherwise it says what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +11,15 @@ cd "$(dirname "$0")/.."
 needed=()
 if grep -rqsE 'mark\.browser' tests/ 2>/dev/null && ! command -v chromium >/dev/null 2>&1; then
   needed+=(chromium chromium-driver)
+fi
+if grep -rqsE 'mark\.scale' tests/ 2>/dev/null; then
+  # The harness runs initdb/pg_ctl from /usr/lib/postgresql/<version>/bin (not on PATH on Debian).
+  if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || ! compgen -G '/usr/lib/postgresql/*/bin/pg_dump' >/dev/null; then
+    needed+=(postgresql)
+  fi
+  if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+    needed+=(redis-server)
+  fi
 fi
 if [ ${#needed[@]} -eq 0 ]; then
   echo "[system-deps] nothing to install"
@@ -22,4 +33,4 @@ echo "[system-deps] apt-get install ${needed[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${needed[@]}" >/dev/null
-echo "[system-deps] installed: $(chromium --version 2>/dev/null || echo "${needed[*]}")"
+echo "[system-deps] installed: ${needed[*]}"
