@@ -357,6 +357,17 @@ def test_live_sessions_by_user_leaves_out_signed_out_and_expired_sessions(
     assert server.live_sessions_by_user() == {}
 
 
+def test_live_sessions_by_client_counts_the_address_each_session_was_signed_in_from(
+    server: PartnerOSStandIn,
+) -> None:
+    assert server.live_sessions_by_client() == {}
+    first = sign_in(server)
+    sign_in(server)
+    assert {ip: len(ids) for ip, ids in server.live_sessions_by_client().items()} == {"127.0.0.1": 2}
+    first.post(url(server, "/api/auth/sign-out"), timeout=TIMEOUT)
+    assert {ip: len(ids) for ip, ids in server.live_sessions_by_client().items()} == {"127.0.0.1": 1}
+
+
 def test_oldest_live_session_age_follows_the_server_clock(server: PartnerOSStandIn, clock: FakeClock) -> None:
     assert server.oldest_live_session_age() is None
     older = sign_in(server)

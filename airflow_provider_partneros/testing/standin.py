@@ -446,6 +446,15 @@ class PartnerOSStandIn(_Dispatch, _AuthEndpoints, _ApiEndpoints):
         with self._lock:
             return self._sessions.live_by_user(self.clock())
 
+    def live_sessions_by_client(self) -> dict[str, list[str]]:
+        """Ids of the live sessions per client IP that signed them in (better-auth records it). With
+        several hosts on distinct addresses, what a "sessions per host" audit counts."""
+        with self._lock:
+            by_client: dict[str, list[str]] = {}
+            for session in self._sessions.live(self.clock()):
+                by_client.setdefault(session.ip, []).append(session.id)
+            return by_client
+
     def oldest_live_session_age(self) -> float | None:
         """Seconds since the oldest live session was created, by :attr:`clock`; None if there is none.
 

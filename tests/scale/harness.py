@@ -657,21 +657,21 @@ class ScaleEnvironment:
         )
 
     def live_sessions_by_host(self) -> Counter[str]:
-        """Server-side sessions still alive, per host that signed them in.
-
-        Reads the stand-in's session table (``_sessions.live()``; each session records the client IP it
-        was created from, as better-auth does): its public counters are per user
-        (``live_sessions_by_user``), and every host here is the same user.
-        """
-        with self.server._lock:
-            return Counter(self.host_of(s.ip) for s in self.server._sessions.live(self.server.clock()))
+        """Server-side sessions still alive, per host that signed them in (each host has its own
+        client address; the stand-in records the one a session was created from, as better-auth does)."""
+        counts: Counter[str] = Counter()
+        for ip, ids in self.server.live_sessions_by_client().items():
+            counts[self.host_of(ip)] += len(ids)
+        return counts
 
     def live_session_ids(self, host: str) -> set[str]:
         """Ids of the server-side sessions still alive that ``host`` signed in (see above)."""
-        with self.server._lock:
-            return {
-                s.id for s in self.server._sessions.live(self.server.clock()) if self.host_of(s.ip) == host
-            }
+        return {
+            sid
+            for ip, ids in self.server.live_sessions_by_client().items()
+            if self.host_of(ip) == host
+            for sid in ids
+        }
 
     def sign_ins_by_host(self, *, since: float) -> Counter[str]:
         return self.requests_by_host(SIGN_IN_ROUTE, since=since, status=200)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -39,6 +40,11 @@ SENSED = DEMO_SALESFORCE_CONNECTION  # scale_sensors waits for it
 FAILOVER = DEMO_HUBSPOT_CONNECTION  # scale_failover waits for it
 WORKERS = ("w1", "w2")
 TRIGGERERS = ("t1", "t2")
+
+
+def server_now(env: ScaleEnvironment) -> datetime:
+    """The stand-in's clock, as the timestamps it reports."""
+    return datetime.fromtimestamp(env.server.clock(), tz=timezone.utc)
 
 
 def _wait_until(what: str, check: object, timeout: float = 180.0) -> None:
@@ -89,7 +95,7 @@ def test_fifty_deferred_sensors_spread_over_two_triggerers_sign_in_once_per_trig
     env = scale_env
     env.ensure_running()
     since = env.server.clock()
-    run_id = env.trigger("scale_sensors", {"synced_after": iso(env.server._now())})
+    run_id = env.trigger("scale_sensors", {"synced_after": iso(server_now(env))})
     env.wait_for_states("scale_sensors", run_id, "wait", "deferred", 50)
     deferred_at = env.server.clock()
     env.sample_trigger_kwargs()  # for the secrets audit
@@ -102,7 +108,7 @@ def test_fifty_deferred_sensors_spread_over_two_triggerers_sign_in_once_per_trig
         timeout=60,
     )
 
-    env.server.set_integration(SENSED, last_sync_at=env.server._now())
+    env.server.set_integration(SENSED, last_sync_at=server_now(env))
     state = env.wait_for_run("scale_sensors", run_id, timeout=300)
 
     sign_ins = env.sign_ins_by_host(since=since)
@@ -120,7 +126,7 @@ def test_sensors_survive_a_triggerer_killed_mid_wait(scale_env: ScaleEnvironment
     env = scale_env
     env.ensure_running()
     since = env.server.clock()
-    run_id = env.trigger("scale_failover", {"synced_after": iso(env.server._now())})
+    run_id = env.trigger("scale_failover", {"synced_after": iso(server_now(env))})
     env.wait_for_states("scale_failover", run_id, "wait", "deferred", 20)
     deferred_at = env.server.clock()
     _wait_until(
@@ -135,7 +141,7 @@ def test_sensors_survive_a_triggerer_killed_mid_wait(scale_env: ScaleEnvironment
 
     env.kill(victim)  # SIGKILL, mid-wait: its triggers are moved once its heartbeat is stale
     killed_at = env.server.clock()
-    env.server.set_integration(FAILOVER, last_sync_at=env.server._now())
+    env.server.set_integration(FAILOVER, last_sync_at=server_now(env))
     state = env.wait_for_run("scale_failover", run_id, timeout=300)
 
     sign_ins = env.sign_ins_by_host(since=since)
@@ -171,7 +177,7 @@ def test_watcher_makes_one_run_per_sync_with_two_triggerers(scale_env: ScaleEnvi
     syncs = []
     for n in range(1, 4):
         time.sleep(3)  # the watcher's baseline poll (2 s interval) has seen the previous state
-        syncs.append(iso(env.server._now()))
+        syncs.append(iso(server_now(env)))
         env.server.set_integration(WATCHED_INTEGRATION, last_sync_at=syncs[-1])
         _wait_until(f"run {n} of scale_on_sync", lambda n=n: len(_runs(env, "scale_on_sync")) >= before + n)
     _wait_until(
