@@ -60,12 +60,22 @@ LINGER_OPTION = "session_linger"
 DEFAULT_LINGER = 60.0
 """Seconds an unused shared session is kept for the host's next task before it is signed out."""
 LOCK_WAIT = 120.0
-"""Longest wait for another process's sign-in (it is itself bounded by timeouts and retries)."""
+"""Least wait for another process's sign-in; :func:`lock_wait` raises it for slow connections."""
 FATAL_FAILURE_REUSE = 10.0
 """A refused sign-in (wrong password...) fails the processes queued behind it for this long: 100
 tasks starting together must not turn one refusal into 100 attempts against the rate limit."""
 TRANSIENT_FAILURE_REUSE = 2.0
 _STATE_VERSION = 1
+
+
+def lock_wait(settings: PartnerOSSettings) -> float:
+    """How long to wait for the process signing in for everyone: its sign-in (and organization
+    switch) with every in-call retry and wait the connection allows, twice over. Giving up sooner
+    would make every waiter sign in on its own, the storm the store exists to prevent."""
+    from airflow_provider_partneros._protocol import MAX_RETRY_DELAY
+
+    one_exchange = (settings.timeout + MAX_RETRY_DELAY) * (settings.max_retries + 1)
+    return max(LOCK_WAIT, 2 * 2 * one_exchange)
 
 
 class StoreRefused(Exception):
@@ -519,7 +529,7 @@ StoreFlow = Generator[StoreAction, Any, Any]
 
 
 class StoreBusy(Exception):
-    """The entry's lock did not come within :data:`LOCK_WAIT`: fall back to a session of one's own."""
+    """The entry's lock did not come in time (:func:`lock_wait`): fall back to a session of one's own."""
 
 
 def acquire_flow(
@@ -528,6 +538,7 @@ def acquire_flow(
     max_age: float,
     linger: float = 0.0,
     stale_sid: str | None = None,
+    wait: float = LOCK_WAIT,
     clock: Callable[[], float] = time.time,
 ) -> StoreFlow:
     """Return a :class:`Lease` on the host's session for this identity, signing in only if needed.
@@ -539,13 +550,13 @@ def acquire_flow(
     """
     interest = entry.interest()
     try:
-        lock: EntryLock | None = yield LockEntry(entry, time.monotonic() + LOCK_WAIT)
+        lock: EntryLock | None = yield LockEntry(entry, time.monotonic() + wait)
     except BaseException:
         interest.drop()
         raise
     if lock is None:
         interest.drop()
-        raise StoreBusy(f"the session store entry stayed locked for {LOCK_WAIT:.0f} s")
+        raise StoreBusy(f"the session store entry stayed locked for {wait:.0f} s")
     joined = False
     try:
         state = entry.read()
@@ -604,6 +615,7 @@ def obtain_flow(
     refused: bool,
     max_age: float,
     linger: float,
+    wait: float = LOCK_WAIT,
     clock: Callable[[], float] = time.time,
 ) -> StoreFlow:
     """A session for a holder (a hook, or a triggerer's shared session) that has ``old`` or none:
@@ -615,7 +627,7 @@ def obtain_flow(
         stale_sid = old.session.sid if refused and old is not None else None
         try:
             lease: Lease = yield from acquire_flow(
-                entry, max_age=max_age, linger=linger, stale_sid=stale_sid, clock=clock
+                entry, max_age=max_age, linger=linger, stale_sid=stale_sid, wait=wait, clock=clock
             )
         except (StoreRefused, StoreBusy, OSError) as err:
             failed = str(err)
@@ -752,6 +764,7 @@ __all__ = [
     "cookie_records",
     "default_directory",
     "install_cookies",
+    "lock_wait",
     "obtain_flow",
     "open_store",
     "release_flow",

@@ -574,3 +574,53 @@ def test_the_store_settings_are_airflow_config_options(tmp_path: Path) -> None:
     assert get("session_dir", AIRFLOW__PARTNEROS__SESSION_DIR="/srv/partneros-sessions") == (
         "/srv/partneros-sessions"
     )
+
+
+def test_a_store_lock_that_never_comes_slows_the_task_but_never_fails_it(
+    standin: PartnerOSStandIn,
+    partneros_session_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mocker: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import fcntl
+
+    from airflow_provider_partneros import _session_store
+    from airflow_provider_partneros.hooks import partneros as hook_module
+
+    for name, value in connection_env(standin, partneros_session_dir).items():
+        monkeypatch.setenv(name, value)
+    settings = settings_from_connection(
+        conn_id="partneros_default",
+        host=standin.base_url,
+        login=DEMO_EMAIL,
+        password=DEMO_PASSWORD,
+        extra={"timeout": 10},
+    )
+    entry = _session_store.open_store(settings)
+    # A stuck holder: this process holds the entry's lock for the whole test.
+    held = os.open(partneros_session_dir / f"{entry.name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    mocker.patch.object(hook_module, "lock_wait", return_value=0.5)  # the seam: how long to wait
+    try:
+        with PartnerOSHook() as hook:
+            assert hook.get_integration_status("conn_salesforce_demo")["status"] == "active"
+            assert not hook.shares_session
+    finally:
+        os.close(held)
+
+    assert "stayed locked" in capsys.readouterr().out
+    assert standin.sign_ins == standin.sign_outs == 1
+
+
+def test_the_wait_for_another_tasks_sign_in_covers_its_slowest_sign_in() -> None:
+    from airflow_provider_partneros._protocol import MAX_RETRY_DELAY
+    from airflow_provider_partneros._session_store import LOCK_WAIT, lock_wait
+
+    slow = settings_from_connection(
+        conn_id="c", host="https://app.partneros.com", login="a@b.c", password="p", extra={"timeout": 120}
+    )
+    # Sign-in and the organization switch, each with every retry and wait allowed.
+    slowest_sign_in = 2 * (slow.timeout + MAX_RETRY_DELAY) * (slow.max_retries + 1)
+    assert lock_wait(slow) > slowest_sign_in
+    assert lock_wait(slow.with_overrides(timeout=0.5, max_retries=0)) >= LOCK_WAIT  # never below the floor

@@ -53,6 +53,7 @@ from airflow_provider_partneros._session_store import (
     configured_linger,
     cookie_records,
     install_cookies,
+    lock_wait,
     obtain_flow,
     open_store,
     release_flow,
@@ -480,6 +481,7 @@ class PartnerOSHook(BaseHook):
                 refused=refused,
                 max_age=self.settings.session_max_age,
                 linger=self._linger,
+                wait=lock_wait(self.settings),
             )
         )
         if got.store_failed is not None:

@@ -51,6 +51,7 @@ from airflow_provider_partneros._session_store import (
     configured_linger,
     cookie_records,
     install_cookies,
+    lock_wait,
     obtain_flow,
     open_store,
     release_flow,
@@ -204,6 +205,7 @@ class AsyncPartnerOSSession:
                     refused=refused,
                     max_age=self.settings.session_max_age,
                     linger=self._linger,
+                    wait=lock_wait(self.settings),
                 )
             )
         except PartnerOSError as err:
