@@ -21,6 +21,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -227,10 +228,19 @@ def server_delta(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[st
 
 
 def worker_env(extra: Mapping[str, str | None] | None = None) -> dict[str, str]:
-    """The environment of every worker: a throw-away AIRFLOW_HOME, no examples, quiet logs."""
+    """The environment of every worker: a throw-away AIRFLOW_HOME, no examples, quiet logs, and a
+    session store of its own with no linger, so each figure counts its own sign-ins (a session left
+    lingering by an earlier benchmark on this host would otherwise be reused: 0 sign-ins)."""
     env = dict(os.environ)
     home = OUT_DIR / "airflow-home"
     (home / "dags").mkdir(parents=True, exist_ok=True)
+    sessions = Path(tempfile.mkdtemp(prefix="bench-sessions-", dir=OUT_DIR))
+    env.update(
+        {
+            "AIRFLOW__PARTNEROS__SESSION_DIR": str(sessions),
+            "AIRFLOW__PARTNEROS__SESSION_LINGER": "0",
+        }
+    )
     env.update(
         {
             "AIRFLOW_HOME": str(home),
