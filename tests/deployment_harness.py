@@ -44,7 +44,78 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class AirflowDeployment:
+class AirflowRestApi:
+    """The REST API of an Airflow deployment with the simple auth manager, as its admin: shared by
+    this harness and the scale-out one (``tests/scale/harness.py``).
+
+    Needs ``home`` (the AIRFLOW_HOME holding the generated admin password) and ``base_url``; a
+    subclass overrides :meth:`_check_alive` to fail fast when its processes died.
+    """
+
+    home: Path
+    base_url: str
+    api_timeout = 30.0
+    _token: str | None = None
+
+    def _check_alive(self) -> None:
+        """Raise if the deployment died (waits call it, so a crash fails fast, not at a timeout)."""
+
+    def admin_password(self) -> str:
+        path = self.home / "simple_auth_manager_passwords.json.generated"
+        deadline = time.monotonic() + 30
+        while not path.exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no admin password file at {path}")
+            time.sleep(0.2)
+        passwords: dict[str, str] = json.loads(path.read_text())
+        return passwords["admin"]
+
+    def token(self) -> str:
+        if self._token is None:
+            answer = requests.post(
+                f"{self.base_url}/auth/token",
+                json={"username": "admin", "password": self.admin_password()},
+                timeout=10,
+            )
+            answer.raise_for_status()
+            self._token = str(answer.json()["access_token"])
+        return self._token
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Call ``/api/v2{path}`` with the admin token; returns the parsed JSON."""
+        answer = requests.request(
+            method,
+            f"{self.base_url}/api/v2{path}",
+            headers={"Authorization": f"Bearer {self.token()}"},
+            timeout=self.api_timeout,
+            **kwargs,
+        )
+        answer.raise_for_status()
+        return answer.json() if answer.content else None
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 60.0) -> None:
+        """Until the dag-processor has parsed the DAG (it is then known to the API)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            with contextlib.suppress(requests.HTTPError):
+                self.api("GET", f"/dags/{dag_id}")
+                return
+            time.sleep(0.5)
+        errors = self.api("GET", "/importErrors")
+        raise TimeoutError(f"DAG {dag_id} not parsed in {timeout} s; import errors: {errors}")
+
+    def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:
+        run = self.api(
+            "POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": dict(conf or {})}
+        )
+        return str(run["dag_run_id"])
+
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        return str(self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"])
+
+
+class AirflowDeployment(AirflowRestApi):
     """``airflow standalone`` with a small footprint (parallelism 4) on a free port."""
 
     def __init__(
@@ -230,62 +301,6 @@ class AirflowDeployment:
             time.sleep(0.5)
         raise TimeoutError(f"Airflow did not become healthy in {timeout} s:\n{self.output()}")
 
-    # --- REST API ---------------------------------------------------------------------------------------
-
-    def admin_password(self) -> str:
-        path = self.home / "simple_auth_manager_passwords.json.generated"
-        deadline = time.monotonic() + 30
-        while not path.exists():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no admin password file at {path}")
-            time.sleep(0.2)
-        passwords: dict[str, str] = json.loads(path.read_text())
-        return passwords["admin"]
-
-    def token(self) -> str:
-        if self._token is None:
-            answer = requests.post(
-                f"{self.base_url}/auth/token",
-                json={"username": "admin", "password": self.admin_password()},
-                timeout=10,
-            )
-            answer.raise_for_status()
-            self._token = str(answer.json()["access_token"])
-        return self._token
-
-    def api(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Call ``/api/v2{path}`` with the admin token; returns the parsed JSON."""
-        answer = requests.request(
-            method,
-            f"{self.base_url}/api/v2{path}",
-            headers={"Authorization": f"Bearer {self.token()}"},
-            timeout=30,
-            **kwargs,
-        )
-        answer.raise_for_status()
-        return answer.json() if answer.content else None
-
-    def wait_for_dag(self, dag_id: str, timeout: float = 60.0) -> None:
-        """Until the dag-processor has parsed the DAG (it is then known to the API)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self._check_alive()
-            with contextlib.suppress(requests.HTTPError):
-                self.api("GET", f"/dags/{dag_id}")
-                return
-            time.sleep(0.5)
-        errors = self.api("GET", "/importErrors")
-        raise TimeoutError(f"DAG {dag_id} not parsed in {timeout} s; import errors: {errors}")
-
-    def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:
-        run = self.api(
-            "POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": dict(conf or {})}
-        )
-        return str(run["dag_run_id"])
-
-    def run_state(self, dag_id: str, run_id: str) -> str:
-        return str(self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"])
-
     def task_instances(self, dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
         answer = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
         return {ti["task_id"]: ti for ti in answer["task_instances"]}
@@ -382,4 +397,4 @@ def wait_signed_out(server: Any, timeout: float = 30.0) -> None:
         time.sleep(0.2)
 
 
-__all__ = ["AirflowDeployment", "free_port", "wait_signed_out"]
+__all__ = ["AirflowDeployment", "AirflowRestApi", "free_port", "wait_signed_out"]

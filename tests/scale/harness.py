@@ -47,6 +47,10 @@ from typing import IO, Any
 import requests
 from egress import EgressForwarder
 
+if str(Path(__file__).resolve().parent.parent) not in sys.path:  # tests/, also for benchmarks/bench_scale.py
+    sys.path.append(str(Path(__file__).resolve().parent.parent))
+from deployment_harness import AirflowRestApi
+
 from airflow_provider_partneros.testing import DEMO_ORG_ID, PartnerOSStandIn
 
 VENV_BIN = Path(sys.executable).parent
@@ -124,7 +128,7 @@ class Component:
         return self.process is not None and self.process.poll() is None
 
 
-class ScaleEnvironment:
+class ScaleEnvironment(AirflowRestApi):
     """See the module docstring. ``keep`` leaves the root folder (logs, DB files) for inspection;
     ``session_linger`` sets ``[partneros] session_linger`` on every host (None: the default)."""
 
@@ -519,7 +523,7 @@ class ScaleEnvironment:
         path = self.logs / f"{name}.log"
         return path.read_text(errors="replace")[-chars:] if path.exists() else ""
 
-    def _check_alive(self) -> None:
+    def _check_components(self) -> None:
         self._check_infra()
         for name, comp in self.components.items():
             if comp.process is not None and not comp.alive and comp.log_file is not None:
@@ -531,7 +535,7 @@ class ScaleEnvironment:
         """API up; scheduler, triggerer and dag-processor heartbeating; every Celery worker ready."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self._check_alive()
+            self._check_components()
             with contextlib.suppress(requests.RequestException, ValueError):
                 health = requests.get(f"{self.base_url}/api/v2/monitor/health", timeout=5).json()
                 parts = ("metadatabase", "scheduler", "triggerer", "dag_processor")
@@ -549,45 +553,16 @@ class ScaleEnvironment:
 
     # --- REST API ---------------------------------------------------------------------------------------
 
-    def token(self) -> str:
-        if self._token is None:
-            path = self.home / "simple_auth_manager_passwords.json.generated"
-            password = json.loads(path.read_text())["admin"]
-            answer = requests.post(
-                f"{self.base_url}/auth/token", json={"username": "admin", "password": password}, timeout=30
-            )
-            answer.raise_for_status()
-            self._token = str(answer.json()["access_token"])
-        return self._token
+    api_timeout = 60.0
 
-    def api(self, method: str, path: str, **kwargs: Any) -> Any:
-        answer = requests.request(
-            method,
-            f"{self.base_url}/api/v2{path}",
-            headers={"Authorization": f"Bearer {self.token()}"},
-            timeout=60,
-            **kwargs,
-        )
-        answer.raise_for_status()
-        return answer.json() if answer.content else None
-
-    def wait_for_dag(self, dag_id: str, timeout: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with contextlib.suppress(requests.HTTPError):
-                self.api("GET", f"/dags/{dag_id}")
-                return
-            time.sleep(1)
-        raise TimeoutError(
-            f"DAG {dag_id} not parsed in {timeout} s; import errors: {self.api('GET', '/importErrors')}"
-        )
+    def _check_alive(self) -> None:
+        # While the REST API is used, scenarios kill and restart components on purpose: only
+        # PostgreSQL and Redis going away is a failure here.
+        self._check_infra()
 
     def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:
-        self.wait_for_dag(dag_id)
-        run = self.api(
-            "POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": dict(conf or {})}
-        )
-        return str(run["dag_run_id"])
+        self.wait_for_dag(dag_id, timeout=120.0)
+        return super().trigger(dag_id, conf)
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         """Every task instance of the run, mapped ones included (paged)."""
