@@ -31,7 +31,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # ruff and mypy are pinned: their output (formatting, new checks) changes between releases.
 DEV_TOOLS := ruff==0.17.6 mypy==2.4.1 types-requests build twine
-TEST_DEPS := -e ".[test]" jsonschema
+TEST_DEPS := -e ".[test,redis]" jsonschema
 
 export UV_COMPILE_BYTECODE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1

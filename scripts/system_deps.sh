@@ -4,6 +4,8 @@
 #   Chromium; browser builds cannot be downloaded from anywhere else here).
 # - Debian's postgresql + redis-server when a test is marked `scale` (tests/scale starts its own
 #   PostgreSQL and Redis for the CeleryExecutor scale-out environment; services are not started here).
+# - Debian's redis-server (redis-server + redis-cli) when a test is marked `redis` (the Redis session
+#   store's tests start their own server on a free loopback port, see tests/redis_helpers.py).
 # Needs root and apt-get (true on the dev machines and CI); otherwise it says what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +19,8 @@ if grep -rqsE 'mark\.scale' tests/ 2>/dev/null; then
   if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || ! compgen -G '/usr/lib/postgresql/*/bin/pg_dump' >/dev/null; then
     needed+=(postgresql)
   fi
+fi
+if grep -rqsE 'mark\.(scale|redis)' tests/ 2>/dev/null; then
   if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
     needed+=(redis-server)
   fi

@@ -11,7 +11,7 @@ import functools
 import importlib.util
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +35,7 @@ os.environ["AIRFLOW__PARTNEROS__SESSION_LINGER"] = "0"
 
 if TYPE_CHECKING:
     from airflow.sdk import DAG
+    from redis_helpers import RedisServer
 
     from airflow_provider_partneros.testing import PartnerOSStandIn
 
@@ -148,3 +149,16 @@ def run_dag(airflow_db: None) -> Callable[..., DagResult]:
 def standin(partneros_server: PartnerOSStandIn, partneros_session_dir: Path) -> PartnerOSStandIn:
     """Short alias: a fresh, demo-seeded stand-in for this test, with a session store of its own."""
     return partneros_server
+
+
+@pytest.fixture
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real ``redis-server`` of this test's own (tests/redis_helpers.py), stopped by its pid after."""
+    from redis_helpers import RedisServer
+
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
