@@ -97,6 +97,21 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "0",
                         "default": "60",
                     },
+                    "session_store_conn_id": {
+                        "description": "An Airflow connection of type redis (host, port, password, the "
+                        'database as {"db": N} and TLS as {"ssl": true, "ssl_cert_reqs": ..., '
+                        '"ssl_ca_certs": ...} in the extra) for a deployment-wide PartnerOS session store: '
+                        "every task, sensor and triggerer of the deployment that uses the same credentials "
+                        "shares one signed-in session, whatever the number of hosts. Needs the extra "
+                        "airflow-provider-partneros[redis]. Records are encrypted under a key derived from "
+                        "the PartnerOS credentials; key names reveal no user, organization or URL. While "
+                        "Redis fails, tasks fall back to the host's store (session_dir). Empty: the host's "
+                        "store only.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "partneros_redis",
+                        "default": "",
+                    },
                 },
             },
         },

@@ -159,12 +159,18 @@ entry_points = zipfile.ZipFile(wheel).read(ep).decode()
 for needed in ("[apache_airflow_provider]", "get_provider_info:get_provider_info", "[pytest11]"):
     if needed not in entry_points:
         errors.append(f"entry_points.txt lacks {needed!r}")
+meta = next(n for n in names if n.endswith(".dist-info/METADATA"))
+metadata = zipfile.ZipFile(wheel).read(meta).decode()
+if "Provides-Extra: redis" not in metadata or not any(
+    line.startswith("Requires-Dist: redis") and 'extra == "redis"' in line for line in metadata.splitlines()
+):
+    errors.append("the wheel lacks the [redis] extra (the Redis session store's redis-py)")
 sdist_names = tarfile.open(sdist).getnames()
 if not any(n.endswith("/airflow_provider_partneros/py.typed") for n in sdist_names):
     errors.append("py.typed is not in the sdist")
 if errors:
     sys.exit("error: " + "; ".join(errors))
-print(f"  wheel: {len(names)} files, py.typed and entry points present; sdist: {len(sdist_names)} entries")
+print(f"  wheel: {len(names)} files, py.typed, entry points and the [redis] extra present; sdist: {len(sdist_names)} entries")
 PY
 
 check_registered

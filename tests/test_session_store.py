@@ -574,6 +574,9 @@ def test_the_store_settings_are_airflow_config_options(tmp_path: Path) -> None:
     assert get("session_dir", AIRFLOW__PARTNEROS__SESSION_DIR="/srv/partneros-sessions") == (
         "/srv/partneros-sessions"
     )
+    assert get("session_store_conn_id", AIRFLOW__PARTNEROS__SESSION_STORE_CONN_ID="partneros_redis") == (
+        "partneros_redis"
+    )
 
 
 def test_a_store_lock_that_never_comes_slows_the_task_but_never_fails_it(
