@@ -31,11 +31,14 @@ What is checked:
   leave a session open.
 * Shell (``check_command``): ``make`` targets exist in the Makefile; ``export AIRFLOW_CONN_...``
   values load through Airflow's own env-var connection lookup and the hook's parser into valid
-  PartnerOS settings; ``python -m module`` / ``python script`` arguments are accepted by that
-  program's argparse (parsed, not run); ``python -m pytest`` names existing test files; ``python -c``
-  runs and prints what the comment line under it shows; ``airflow ...`` parses with Airflow's CLI
-  parser; ``curl -d`` data is JSON making a valid PartnerOS connection; a ``VAR=value`` prefix names
-  a variable some code of the repository reads. A command none of these knows fails: add a check.
+  PartnerOS settings (a ``redis`` one: into the Redis session store's connection);
+  ``export AIRFLOW__PARTNEROS__<OPTION>`` names an option the provider info declares;
+  ``pip install`` names this distribution with extras it provides; ``python -m module`` /
+  ``python script`` arguments are accepted by that program's argparse (parsed, not run);
+  ``python -m pytest`` names existing test files; ``python -c`` runs and prints what the comment
+  line under it shows; ``airflow ...`` parses with Airflow's CLI parser; ``curl -d`` data is JSON
+  making a valid PartnerOS connection; a ``VAR=value`` prefix names a variable some code of the
+  repository reads. A command none of these knows fails: add a check.
 * README.md's ``<!-- install:... -->`` blocks are run verbatim by ``make package-check``
   (scripts/check_package.sh); here their markers must be found, so removing one fails too.
 """
@@ -479,6 +482,14 @@ def check_connection_env(name: str, value: str, monkeypatch: pytest.MonkeyPatch)
             conn = BaseHook.get_connection(conn_id)
         except Exception as exc:
             return f"Airflow cannot read {name}: {type(exc).__name__}: {exc}"
+        if conn.conn_type == "redis":  # the Redis session store's ([partneros] session_store_conn_id)
+            from airflow_provider_partneros._sessions.redis_store import redis_connection_from_airflow
+
+            try:
+                redis_connection_from_airflow(conn, conn.extra_dejson)
+            except Exception as exc:
+                return f"{name} is not a usable Redis session store connection: {exc}"
+            return None
         if conn.conn_type != "partneros":
             return f"{name} has conn_type {conn.conn_type!r}, not 'partneros'"
         verify = conn.extra_dejson.get("verify")
@@ -493,6 +504,33 @@ def check_connection_env(name: str, value: str, monkeypatch: pytest.MonkeyPatch)
     if not (settings.email and settings.password):
         return f"{name} names no email or password"
     return None
+
+
+def check_provider_option(name: str) -> str | None:
+    """``AIRFLOW__PARTNEROS__<OPTION>``: the option must be one the provider info declares."""
+    from airflow_provider_partneros.get_provider_info import get_provider_info
+
+    option = name.removeprefix("AIRFLOW__PARTNEROS__").lower()
+    declared = get_provider_info()["config"]["partneros"]["options"]
+    return None if option in declared else f"export {name}: [partneros] {option} is not a declared option"
+
+
+def check_pip_install(args: list[str]) -> list[str]:
+    """``pip install`` of this distribution: the extras asked for must be ones it provides."""
+    from importlib.metadata import metadata
+
+    dist = "airflow-provider-partneros"
+    provided = set(metadata(dist).get_all("Provides-Extra") or [])
+    errors = []
+    for arg in (a for a in args if not a.startswith("-")):
+        match = re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[([^\]]*)\])?", arg)
+        if match is None or match.group(1).replace("_", "-").lower() != dist:
+            errors.append(f"pip install {arg}: only {dist} (with its extras) is checked")
+            continue
+        extras = {e.strip() for e in (match.group(2) or "").split(",") if e.strip()}
+        if unknown := extras - provided:
+            errors.append(f"pip install {arg}: {dist} provides no extra {sorted(unknown)}")
+    return errors
 
 
 def _data_argument(argv: list[str]) -> str | None:
@@ -532,10 +570,15 @@ def check_command(cmd: Command, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     if program == "export":
         for assignment in argv[1:]:
             name, _, value = assignment.partition("=")
-            if not name.startswith("AIRFLOW_CONN_"):
+            if name.startswith("AIRFLOW__PARTNEROS__"):
+                if (problem := check_provider_option(name)) is not None:
+                    errors.append(problem)
+            elif not name.startswith("AIRFLOW_CONN_"):
                 errors.append(f"export {name}: no check for this variable")
             elif problem := check_connection_env(name, value, monkeypatch):
                 errors.append(problem)
+    elif program == "pip" and argv[1:2] == ["install"]:
+        errors.extend(check_pip_install(argv[2:]))
     elif program == "make":
         missing = sorted(set(a for a in argv[1:] if not a.startswith("-") and "=" not in a) - make_targets())
         if missing or len(argv) == 1:
