@@ -9,7 +9,9 @@ together, and waits for them. Each child runs::
 
 and writes ``OUT/<index>.json``: ``{"ok", "error_class", "message", "sign_ins", "shared", "pid"}``.
 The launcher writes ``OUT/pids.json`` once the children exist, so a test can SIGKILL one of them;
-with ``gate`` set, the children start only once that file exists.
+with ``gate`` set, the children start only once that file exists. With ``store_per_child`` set, each
+child gets ``[partneros] session_dir`` = ``<store_per_child>/<index>``: every child is then a "pod" of
+its own (KubernetesExecutor: one task per pod, nothing shared on disk).
 
 Forking one warmed-up launcher (instead of starting 100 interpreters that each import Airflow) keeps
 a 100-process test at a few seconds of CPU; the children are still separate processes.
@@ -31,6 +33,10 @@ CALLS = {
 
 
 def child(index: int, config: dict[str, Any], out: Path) -> None:
+    if config.get("store_per_child"):
+        store = Path(config["store_per_child"]) / str(index)
+        store.mkdir(mode=0o700, parents=True)
+        os.environ["AIRFLOW__PARTNEROS__SESSION_DIR"] = str(store)
     from airflow_provider_partneros.exceptions import PartnerOSError
     from airflow_provider_partneros.hooks.partneros import PartnerOSHook
 
