@@ -11,7 +11,9 @@ and writes ``OUT/<index>.json``: ``{"ok", "error_class", "message", "sign_ins", 
 The launcher writes ``OUT/pids.json`` once the children exist, so a test can SIGKILL one of them;
 with ``gate`` set, the children start only once that file exists. With ``store_per_child`` set, each
 child gets ``[partneros] session_dir`` = ``<store_per_child>/<index>``: every child is then a "pod" of
-its own (KubernetesExecutor: one task per pod, nothing shared on disk).
+its own (KubernetesExecutor: one task per pod, nothing shared on disk). With ``start_spread`` set, each
+child starts a random 0 to ``start_spread`` seconds after the gate: tasks keep starting through a run
+(for faults injected mid-run).
 
 Forking one warmed-up launcher (instead of starting 100 interpreters that each import Airflow) keeps
 a 100-process test at a few seconds of CPU; the children are still separate processes.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import sys
 import time
 from pathlib import Path
@@ -78,6 +81,7 @@ def main() -> None:
             gate = config.get("gate")
             while gate and not os.path.exists(gate):  # and, if asked, until the test opens the gate
                 time.sleep(0.01)
+            time.sleep(random.Random(os.getpid()).uniform(0, float(config.get("start_spread", 0))))
             code = 0
             try:
                 child(index, config, out)
