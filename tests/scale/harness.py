@@ -61,6 +61,10 @@ SIGN_OUT_ROUTE = "/api/auth/sign-out"
 CONN_SHARED = "partneros_default"
 CONN_PER_TASK = "partneros_per_task"
 CONN_SHORT_LIVED = "partneros_short_lived"
+SESSION_STORE_CONN = "partneros_sessions"
+SESSION_STORE_DB = 1
+"""The deployment-wide session store (:meth:`ScaleEnvironment.use_redis_session_store`): the Celery
+broker's Redis, another database, as docs/sessions.md suggests."""
 SHORT_SESSION_MAX_AGE = 15
 """``session_max_age`` of ``partneros_short_lived`` (the worker-kill scenario): short enough to see a
 killed task's session replaced and signed out within the test."""
@@ -158,6 +162,7 @@ class ScaleEnvironment(AirflowRestApi):
         self.server = PartnerOSStandIn()  # sign-in limiter on: 3 per 10 s per client IP
         self.server.analyze_delay = analyze_delay
         self.session_linger = session_linger
+        self.redis_session_store = False
         self.hosts: dict[str, Host] = {}
         for i in range(workers):
             self._add_host(f"w{i + 1}", "worker", f"127.0.0.{11 + i}")
@@ -270,6 +275,16 @@ class ScaleEnvironment(AirflowRestApi):
         _signal_env_holders(f"AIRFLOW__PARTNEROS__SESSION_DIR={self.hosts[name].session_dir}", signal.SIGKILL)
         comp.process.wait(timeout=30)
         self._close_log(comp)
+
+    def use_redis_session_store(self) -> None:
+        """Restart every worker and triggerer with ``[partneros] session_store_conn_id`` set: from then
+        on the whole deployment shares one session through Redis (database ``SESSION_STORE_DB``)."""
+        self.redis_session_store = True
+        hosts = [self.components[name] for name in self.hosts if name in self.components]
+        self._stop_components(hosts, signal.SIGTERM, grace=30)
+        for name in self.hosts:
+            self.start_host(name)
+        self.wait_healthy()
 
     def ensure_running(self, kinds: Iterable[str] = ("worker", "triggerer")) -> None:
         """Restart any worker or triggerer (of ``kinds``) a previous scenario killed; wait until healthy."""
@@ -450,6 +465,11 @@ class ScaleEnvironment(AirflowRestApi):
         )
         if self.session_linger is not None:
             env["AIRFLOW__PARTNEROS__SESSION_LINGER"] = str(self.session_linger)
+        if self.redis_session_store:
+            redis_conn = {"conn_type": "redis", "host": "127.0.0.1", "port": self.redis_port,
+                          "extra": {"db": SESSION_STORE_DB}}  # fmt: skip
+            env["AIRFLOW_CONN_" + SESSION_STORE_CONN.upper()] = json.dumps(redis_conn)
+            env["AIRFLOW__PARTNEROS__SESSION_STORE_CONN_ID"] = SESSION_STORE_CONN
         if host.kind == "worker":
             env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(host.log_port)
         else:
@@ -667,10 +687,17 @@ class ScaleEnvironment(AirflowRestApi):
         return done.stdout
 
     def redis_dump(self) -> list[bytes]:
-        """Every key and value in Redis (lists, hashes, sets too); Celery's base64 message bodies decoded."""
+        """Every key and value in Redis (lists, hashes, sets too), in the broker's database and the
+        session store's; Celery's base64 message bodies decoded."""
         import redis
 
-        client = redis.Redis(host="127.0.0.1", port=self.redis_port)
+        out: list[bytes] = []
+        for db in (0, SESSION_STORE_DB):
+            out.extend(self._redis_db_dump(redis.Redis(host="127.0.0.1", port=self.redis_port, db=db)))
+        return out
+
+    @staticmethod
+    def _redis_db_dump(client: Any) -> list[bytes]:
         out: list[bytes] = []
         for key in client.scan_iter(count=1000):
             out.append(key)

@@ -225,6 +225,39 @@ def test_task_of_a_killed_worker_is_retried_on_the_other_worker(scale_env: Scale
     assert env.live_session_ids(first_host) & orphans == set()
 
 
+def test_with_the_redis_store_fanout_and_sensors_over_every_host_sign_in_once_in_total(
+    scale_env: ScaleEnvironment,
+) -> None:
+    env = scale_env
+    env.use_redis_session_store()  # every worker and triggerer, each still its own host and egress IP
+    since = env.server.clock()
+    sensors = env.trigger("scale_sensors", {"synced_after": iso(server_now(env))})
+    run_id, state, _ = _run_fanout(env)
+    env.wait_for_states("scale_sensors", sensors, "wait", "deferred", 50)
+    deferred_at = env.server.clock()
+    _wait_until(
+        "both triggerers poll the integration",
+        lambda: (
+            set(env.requests_by_host(STATUS, since=deferred_at, status=200, resource=SENSED))
+            == set(TRIGGERERS)
+        ),
+        timeout=60,
+    )
+    env.redis_samples.extend(env.redis_dump())  # the session store's keys while in use, for the audit
+    env.server.set_integration(SENSED, last_sync_at=server_now(env))
+    sensors_state = env.wait_for_run("scale_sensors", sensors, timeout=300)
+
+    analyses = env.requests_by_host(ANALYZE, since=since, status=200)
+    sign_ins = env.sign_ins_by_host(since=since)
+    print(f"redis store: analyses per host {dict(analyses)}, sign-ins {dict(sign_ins)}")
+    assert env.states("scale_fanout", run_id, "analyze") == Counter(success=SCALE_PARTNER_COUNT)
+    assert (state, sensors_state) == ("success", "success")
+    assert set(analyses) == set(WORKERS), "both workers (hosts) ran analyses"
+    assert env.states("scale_sensors", sensors, "wait") == Counter(success=50)
+    assert sum(sign_ins.values()) == 1, dict(sign_ins)  # one for the deployment, not one per host
+    assert sum(env.rate_limited_by_host(since=since).values()) == 0
+
+
 def _secret_needles(env: ScaleEnvironment) -> dict[str, str]:
     """Every secret the run produced, in the forms it could take in a dump: the password, each session
     cookie as set (URL-encoded), URL-decoded, and its bare token."""
