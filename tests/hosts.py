@@ -38,8 +38,11 @@ def run_hosts(
     env: dict[str, str] | None = None,
     linger: float = 0.0,
     timeout: float = 600.0,
+    options: dict[str, Any] | None = None,
 ) -> HostsRun:
-    """Start ``hosts`` hosts of ``per_host`` tasks each, open the gate, and wait for all of them."""
+    """Start ``hosts`` hosts of ``per_host`` tasks each, open the gate, and wait for all of them.
+    ``options``: more of ``tests/task_processes.py``'s config (``hold``, ``start_spread``,
+    ``store_per_child``...)."""
     gate = tmp / "gate"
     launchers = []
     outs = []
@@ -49,7 +52,9 @@ def run_hosts(
         store.mkdir(parents=True, mode=0o700)
         out = home / "out"
         config = home / "config.json"
-        config.write_text(json.dumps({"n": per_host, "calls": calls, "out": str(out), "gate": str(gate)}))
+        config.write_text(
+            json.dumps({"n": per_host, "calls": calls, "out": str(out), "gate": str(gate), **(options or {})})
+        )
         host_env = {
             **os.environ,
             "AIRFLOW_CONN_PARTNEROS_DEFAULT": connection_json,
