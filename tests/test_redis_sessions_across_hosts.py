@@ -142,7 +142,7 @@ FAULT_RUN: dict[str, Any] = {
     "hosts": 6,
     "per_host": 2,
     "calls": ["analyze:partner-1", "status"],
-    "linger": 3.0,
+    "linger": 10.0,  # longer than the spread: a host's second task finds its first one's session
     "options": {"start_spread": 8.0, "hold": 0.5},
 }
 

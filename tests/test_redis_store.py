@@ -454,3 +454,20 @@ def test_without_the_redis_package_the_store_names_the_extra(
     monkeypatch.setitem(sys.modules, "redis", None)  # import redis -> ImportError
     with pytest.raises(PartnerOSConfigError, match=r"pip install 'airflow-provider-partneros\[redis\]'"):
         open_entry(redis_server.connection(), settings())
+
+
+def test_the_entry_is_alive_until_redis_has_failed_for_the_give_up_time(
+    entry: RedisEntry, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_partneros._sessions import redis_store
+
+    entry.read()
+    redis_server.kill()
+    with pytest.raises(StoreUnavailable):
+        entry.read()
+    assert entry.alive()  # a short outage: the steward keeps looking after the entry
+    monkeypatch.setattr(redis_store, "GIVE_UP", 0.0)
+    assert not entry.alive()  # Redis gone for good: the steward exits
+    redis_server.start()
+    entry.read()
+    assert entry.alive()

@@ -62,6 +62,9 @@ SOCKET_TIMEOUT = 2.0
 """Seconds to connect to Redis, and to wait for any one answer."""
 STATE_TTL = 8 * 24 * 3600
 """Seconds a record is kept after its last write: longer than a PartnerOS session lives (7 days)."""
+GIVE_UP = 60.0
+"""Seconds of Redis failing without a break after which :meth:`RedisEntry.alive` says it is gone (the
+steward then exits instead of polling a Redis that may never come back)."""
 EXTRA_HINT = "pip install 'airflow-provider-partneros[redis]'"
 KEY_PREFIX = "partneros"
 DEFAULT_PORT = 6379
@@ -419,6 +422,7 @@ class RedisEntry:
         self.scripts = _scripts(conn)
         self.name = keys.name("entry")
         self._lock: RedisHeld | None = None
+        self._failing_since: float | None = None
 
     def key(self, what: str) -> str:
         return f"{KEY_PREFIX}:{{{self.name}}}:{what}"
@@ -433,7 +437,10 @@ class RedisEntry:
         try:
             yield
         except (redis.RedisError, OSError) as err:
+            if self._failing_since is None:
+                self._failing_since = time.monotonic()
             raise _problem(self.conn, err, doing) from None
+        self._failing_since = None
 
     def lock(self, deadline: float, cancelled: threading.Event | None = None) -> Held | None:
         key, token = self.key("lock"), secrets.token_hex(16)
@@ -515,9 +522,10 @@ class RedisEntry:
         return RedisHeld(self, key, token, exclusive=True) if taken else None
 
     def alive(self) -> bool:
-        """Always: Redis away is :class:`StoreUnavailable` now and maybe back later, never gone for good
-        (an emptied record ends the steward's round anyway)."""
-        return True
+        """False once every operation has failed for :data:`GIVE_UP` seconds (a short outage is only
+        :class:`StoreUnavailable`). Whatever then lingers unused, the next task that finds it signs
+        out, or the server expires."""
+        return self._failing_since is None or time.monotonic() - self._failing_since < GIVE_UP
 
     def ticket(self) -> dict[str, Any]:
         """The Redis connection (its password included) and the entry's derived keys, never the
@@ -561,6 +569,7 @@ def reopen(ticket: Mapping[str, Any]) -> RedisEntry:
 
 
 __all__ = [
+    "GIVE_UP",
     "HEARTBEAT_INTERVAL",
     "LEASE_TTL",
     "SOCKET_TIMEOUT",
