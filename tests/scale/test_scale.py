@@ -235,6 +235,7 @@ def test_with_the_redis_store_fanout_and_sensors_over_every_host_sign_in_once_in
     run_id, state, _ = _run_fanout(env)
     env.wait_for_states("scale_sensors", sensors, "wait", "deferred", 50)
     deferred_at = env.server.clock()
+    env.sample_trigger_kwargs()  # for the secrets audit
     _wait_until(
         "both triggerers poll the integration",
         lambda: (
