@@ -27,6 +27,10 @@ HMACs under a second derived key. Nothing in Redis names the user, organization 
 password is never stored. Someone who can read Redis *and* knows the email, organization and URL
 could still test password guesses offline against a record: keep Redis behind a password and TLS.
 
+The steward's ticket (:meth:`RedisEntry.ticket`) carries the Redis connection, its password included,
+and the entry's two derived keys, never the PartnerOS password; it travels to the steward through a
+pipe, never to disk or a log.
+
 No call waits on Redis longer than :data:`SOCKET_TIMEOUT` (and one reconnect); every Redis failure is
 a :class:`StoreUnavailable` naming the problem and the server, never a password.
 """
