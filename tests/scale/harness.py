@@ -61,6 +61,10 @@ SIGN_OUT_ROUTE = "/api/auth/sign-out"
 CONN_SHARED = "partneros_default"
 CONN_PER_TASK = "partneros_per_task"
 CONN_SHORT_LIVED = "partneros_short_lived"
+SHARED_HOST = "partneros.scale.test"
+"""With the Redis store, every host's connection names this one base URL (one identity, as a real
+deployment has); the host's forwarder serves as its HTTP proxy, so each host still reaches the stand-in
+from its own address. The name is never resolved: the proxy connects to the stand-in."""
 SESSION_STORE_CONN = "partneros_sessions"
 SESSION_STORE_DB = 1
 """The deployment-wide session store (:meth:`ScaleEnvironment.use_redis_session_store`): the Celery
@@ -447,7 +451,10 @@ class ScaleEnvironment(AirflowRestApi):
         """The PartnerOS connection as this host sees it: through its own egress forwarder."""
         assert host.forwarder is not None
         conn = self.server.connection_dict(extra={"timeout": 30, **extra})
-        conn["host"] = f"http://127.0.0.1:{host.forwarder.port}"
+        if self.redis_session_store:  # one URL for all; the forwarder is this host's HTTP proxy
+            conn["host"] = f"http://{SHARED_HOST}:{self.server.base_url.rsplit(':', 1)[1].split('/')[0]}"
+        else:
+            conn["host"] = f"http://127.0.0.1:{host.forwarder.port}"
         return json.dumps(conn)
 
     def host_env(self, host: Host) -> dict[str, str]:
@@ -470,6 +477,11 @@ class ScaleEnvironment(AirflowRestApi):
                           "extra": {"db": SESSION_STORE_DB}}  # fmt: skip
             env["AIRFLOW_CONN_" + SESSION_STORE_CONN.upper()] = json.dumps(redis_conn)
             env["AIRFLOW__PARTNEROS__SESSION_STORE_CONN_ID"] = SESSION_STORE_CONN
+            assert host.forwarder is not None
+            for name in ("HTTP_PROXY", "http_proxy"):
+                env[name] = f"http://127.0.0.1:{host.forwarder.port}"
+            for name in ("NO_PROXY", "no_proxy"):  # Airflow's own API stays direct
+                env[name] = "127.0.0.1,localhost"
         if host.kind == "worker":
             env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(host.log_port)
         else:
