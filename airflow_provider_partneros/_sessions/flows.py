@@ -99,6 +99,26 @@ StoreAction = StoreIO | LockEntry | SignIn | SignOut | StartSteward
 StoreFlow = Generator[StoreAction, Any, Any]
 
 
+def drive(flow: Generator[Any, Any, Any], perform: Callable[[Any], Any]) -> Any:
+    """Run a flow to its end in this thread: ``perform`` each action and send back its result, or
+    throw its error back into the flow (which decides whether that error matters)."""
+    result: Any = None
+    error: Exception | None = None
+    try:
+        while True:
+            try:
+                action = flow.throw(error) if error is not None else flow.send(result)
+            except StopIteration as stop:
+                return stop.value
+            result, error = None, None
+            try:
+                result = perform(action)
+            except Exception as err:
+                error = err
+    finally:
+        flow.close()
+
+
 # --- flows ----------------------------------------------------------------------------------------------
 
 
@@ -362,6 +382,7 @@ __all__ = [
     "StoreFlow",
     "StoreIO",
     "acquire_flow",
+    "drive",
     "lock_wait",
     "obtain_flow",
     "release_flow",
