@@ -271,3 +271,49 @@ def test_a_tampered_record_is_ignored_and_costs_one_sign_in(
 
     assert run.failed == []
     assert standin.sign_ins == 2  # the record failed authentication: one sign-in, never trust
+
+
+# --- rotation and revocation, deployment-wide ----------------------------------------------------------
+
+
+def test_waves_of_tasks_across_hosts_sign_in_once_per_max_age_and_sign_out_what_they_replace(
+    standin: PartnerOSStandIn, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    max_age, waves = 6.0, 3
+    conn = standin.connection_json(extra={"timeout": 10, "session_max_age": max_age})
+    for wave in range(waves):
+        started = time.monotonic()
+        run = run_hosts(
+            tmp_path / f"wave-{wave}",
+            conn,
+            hosts=4,
+            per_host=1,
+            calls=CALLS,
+            env=redis_env(redis_server),
+            linger=60.0,
+        )
+        assert run.failed == []
+        time.sleep(max(0.0, max_age + 0.5 - (time.monotonic() - started)))  # the session is now too old
+    print(f"\n{waves} waves of 4 hosts, session_max_age {max_age:g} s: {standin.sign_ins} sign-ins")
+
+    assert waves <= standin.sign_ins <= waves + 1  # about one per age, for the whole deployment
+    assert standin.active_sessions == 1  # every replaced session signed out; the current one lingers
+
+
+def test_revoking_every_session_costs_the_deployment_one_sign_in(
+    standin: PartnerOSStandIn, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    env = redis_env(redis_server)
+    run_hosts(
+        tmp_path / "before", connection(standin), hosts=3, per_host=1, calls=CALLS, env=env, linger=60.0
+    )
+    assert standin.sign_ins == 1
+    standin.expire_sessions()  # the server revokes every session
+
+    run = run_hosts(
+        tmp_path / "after", connection(standin), hosts=6, per_host=1, calls=CALLS, env=env, linger=60.0
+    )
+    print(f"\nrevoked, then 6 hosts: {standin.sign_ins - 1} re-sign-ins")
+
+    assert run.failed == []
+    assert standin.sign_ins == 2  # one re-sign-in for the deployment, not one per host
