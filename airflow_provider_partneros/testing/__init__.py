@@ -15,8 +15,7 @@ This package never imports Airflow.
 
 Where things are: :mod:`.standin` is the server and its scripting and observation API (start
 there), :mod:`.faults` the faults it can inject; the underscore modules are its parts (see the
-:mod:`.standin` docstring). ``airflow_provider_partneros.testing.server``, the single module this
-once was, still re-exports the names it had.
+:mod:`.standin` docstring).
 """
 
 from __future__ import annotations
