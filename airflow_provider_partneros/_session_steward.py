@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_partneros._config import PartnerOSSettings
+from airflow_provider_partneros._connection.settings import PartnerOSSettings
 from airflow_provider_partneros._session_store import (
     StoreEntry,
     StoreRefused,

@@ -48,7 +48,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from airflow_provider_partneros._retry_delay import (
+from airflow_provider_partneros._retry.delay import (
     DEFAULT_MAX_RATE_LIMIT_DELAY,
     DEFAULT_MIN_RATE_LIMIT_DELAY,
     DEFAULT_RATE_LIMIT_MARGIN,
@@ -103,7 +103,7 @@ def partneros_retry_policy(
 def _policy_class() -> Callable[..., RetryPolicy]:
     """The ``RetryPolicy`` subclass, imported on first use so this module imports on Airflow 3.2."""
     try:
-        from airflow_provider_partneros._retry_policy import PartnerOSRetryPolicy
+        from airflow_provider_partneros._retry.policy import PartnerOSRetryPolicy
     except ImportError:
         from airflow.version import version as airflow_version
 

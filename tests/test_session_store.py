@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_partneros._config import settings_from_connection
+from airflow_provider_partneros._connection.settings import settings_from_connection
 from airflow_provider_partneros._session_store import SessionStore
 from airflow_provider_partneros.exceptions import PartnerOSInvalidCredentialsError
 from airflow_provider_partneros.hooks.partneros import PartnerOSHook

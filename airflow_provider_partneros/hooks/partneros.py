@@ -25,7 +25,7 @@ from airflow.sdk import BaseHook
 
 from airflow_provider_partneros import _batch, _session_steward
 from airflow_provider_partneros import _protocol as protocol
-from airflow_provider_partneros._config import (
+from airflow_provider_partneros._connection.settings import (
     DEFAULT_CONN_ID,
     PartnerOSSettings,
     settings_from_airflow_connection,

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 
 from airflow_provider_partneros import _protocol as protocol
-from airflow_provider_partneros._config import DEFAULT_CONN_ID
+from airflow_provider_partneros._connection.settings import DEFAULT_CONN_ID
 from airflow_provider_partneros.exceptions import PartnerOSConfigError, PartnerOSFatalError
 from airflow_provider_partneros.hooks.partneros import PartnerOSHook
 

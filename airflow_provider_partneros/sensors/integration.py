@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_partneros import exceptions as _exc
-from airflow_provider_partneros._config import DEFAULT_CONN_ID
-from airflow_provider_partneros._integration import (
+from airflow_provider_partneros._connection.settings import DEFAULT_CONN_ID
+from airflow_provider_partneros._protocol.integration import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_TARGET_STATUSES,
     check_status_lists,

@@ -26,7 +26,10 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from airflow_provider_partneros import _protocol as protocol
 from airflow_provider_partneros import _session_steward
-from airflow_provider_partneros._config import PartnerOSSettings, settings_from_airflow_connection
+from airflow_provider_partneros._connection.settings import (
+    PartnerOSSettings,
+    settings_from_airflow_connection,
+)
 from airflow_provider_partneros._protocol import (
     EnsureSession,
     Flow,

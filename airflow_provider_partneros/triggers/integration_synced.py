@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from airflow_provider_partneros._config import DEFAULT_CONN_ID
-from airflow_provider_partneros._integration import (
+from airflow_provider_partneros._connection.settings import DEFAULT_CONN_ID
+from airflow_provider_partneros._protocol import SIGN_IN_PATH
+from airflow_provider_partneros._protocol.integration import (
     integration_fix,
     next_poll_delay,
     parse_api_timestamp,
     require_connection_id,
 )
-from airflow_provider_partneros._protocol import SIGN_IN_PATH
 from airflow_provider_partneros.exceptions import (
     PartnerOSConfigError,
     PartnerOSError,

@@ -33,7 +33,7 @@ from typing import Any, Literal
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from airflow_provider_partneros import __version__
-from airflow_provider_partneros._config import PartnerOSSettings
+from airflow_provider_partneros._connection.settings import PartnerOSSettings
 from airflow_provider_partneros.exceptions import (
     PartnerOSBadRequestError,
     PartnerOSConfigError,
