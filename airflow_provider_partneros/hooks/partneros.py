@@ -366,7 +366,7 @@ class PartnerOSHook(BaseHook):
             self.close()
             self._settings = None
 
-    def analyze_partners(
+    def batch_analyze_partners(
         self, partner_ids: Iterable[str], *, max_concurrency: int = _batch.DEFAULT_MAX_CONCURRENCY
     ) -> _batch.BatchResult[dict[str, Any]]:
         """Enrich many partners through this hook's one session, ``max_concurrency`` calls at a time.

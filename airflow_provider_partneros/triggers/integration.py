@@ -29,6 +29,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_partneros._connection.settings import DEFAULT_CONN_ID
 from airflow_provider_partneros._protocol.integration import (
     DEFAULT_FAILURE_STATUSES,
+    DEFAULT_MAX_TRANSIENT_ERRORS,
     DEFAULT_TARGET_STATUSES,
     evaluate,
     next_poll_delay,
@@ -36,7 +37,6 @@ from airflow_provider_partneros._protocol.integration import (
 )
 from airflow_provider_partneros.exceptions import PartnerOSError
 
-DEFAULT_MAX_TRANSIENT_ERRORS = 5
 EVENT_STATUSES = frozenset({"success", "failure", "error", "timeout"})
 
 
