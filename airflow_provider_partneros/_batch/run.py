@@ -14,13 +14,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from airflow_provider_partneros._batch.limits import DEFAULT_MAX_CONCURRENCY, MAX_CONCURRENCY
 from airflow_provider_partneros.exceptions import PartnerOSError
 
 T = TypeVar("T")
 
-DEFAULT_MAX_CONCURRENCY = 8
-"""Calls in flight at once; within ``requests``' default pool of 10 connections per host."""
-MAX_CONCURRENCY = 64
 _ERROR_TEXT_LIMIT = 500
 
 

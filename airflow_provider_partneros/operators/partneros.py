@@ -47,7 +47,6 @@ _SECRET_KEYS = frozenset(
     }
 )
 """Keys (lower-case, without ``_``/``-``) whose values never reach XCom: e.g. get-session's ``token``."""
-_SESSION_ENDPOINTS = ("/api/auth/sign-in", "/api/auth/sign-out")
 
 
 # --- argument checks ---------------------------------------------------------------------------------
@@ -228,7 +227,7 @@ class PartnerOSApiOperator(BasePartnerOSOperator):
                 )
         if not (at_parse and (is_lazy(self.endpoint) or is_template(self.endpoint))):
             endpoint = protocol.normalize_endpoint(self.endpoint)
-            if endpoint.split("?")[0].rstrip("/").startswith(_SESSION_ENDPOINTS):
+            if protocol.is_session_endpoint(endpoint):
                 raise PartnerOSConfigError(
                     f"endpoint {endpoint!r} is a session endpoint: the hook signs in and out by itself "
                     "(and a sign-in answer holds a session token, which must not reach XCom)."

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_partneros import exceptions as _exc
-from airflow_provider_partneros._connection.settings import DEFAULT_CONN_ID
+from airflow_provider_partneros._connection.defaults import DEFAULT_CONN_ID
 from airflow_provider_partneros._protocol.arguments import is_template
 from airflow_provider_partneros._protocol.integration import (
     DEFAULT_FAILURE_STATUSES,

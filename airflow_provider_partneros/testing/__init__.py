@@ -20,9 +20,9 @@ there), :mod:`.faults` the faults it can inject; the underscore modules are its 
 
 from __future__ import annotations
 
+from airflow_provider_partneros._connection.defaults import DEFAULT_CONN_ID
 from airflow_provider_partneros.testing._model import RequestRecord
 from airflow_provider_partneros.testing._seed import (
-    DEFAULT_CONN_ID,
     DEMO_APPLICATION_SLUG,
     DEMO_BROKEN_CONNECTION,
     DEMO_EMAIL,

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-DEFAULT_CONN_ID = "partneros_default"
 DEMO_ORG_ID = "org-demo"
 DEMO_ORG_NAME = "Demo Org"
 OTHER_ORG_ID = "org-other"

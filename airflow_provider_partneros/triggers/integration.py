@@ -26,7 +26,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_partneros._connection.settings import DEFAULT_CONN_ID
+from airflow_provider_partneros._connection.defaults import DEFAULT_CONN_ID
 from airflow_provider_partneros._protocol.integration import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_MAX_TRANSIENT_ERRORS,

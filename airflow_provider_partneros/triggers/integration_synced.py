@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from airflow_provider_partneros._connection.settings import DEFAULT_CONN_ID
+from airflow_provider_partneros._connection.defaults import DEFAULT_CONN_ID
 from airflow_provider_partneros._protocol import SIGN_IN_PATH
 from airflow_provider_partneros._protocol.integration import (
     integration_fix,
