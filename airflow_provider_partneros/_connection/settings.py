@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import math
 import os
 from collections.abc import Mapping
@@ -90,6 +91,11 @@ class PartnerOSSettings:
         return "|".join(
             [self.base_url, self.email or "", digest, self.organization_id or "", str(self.verify)]
         )
+
+    def identity_json(self) -> str:
+        """Every value that shapes a session, password included: session stores key their entries by a
+        keyed hash of this (never by the text itself), so another user or password never shares one."""
+        return json.dumps([self.base_url, self.email, self.organization_id, str(self.verify), self.password])
 
     def with_overrides(
         self,
