@@ -198,3 +198,27 @@ def test_no_module_imports_an_underscore_name_from_another_module() -> None:
         "underscore names imported across modules (rename them: a name other modules need is not "
         "private):\n  " + "\n  ".join(str(e) for e in offending)
     )
+
+
+def _defined_public_names(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return {name for name in names if not name.startswith("_")}
+
+
+def test_the_protocol_package_exports_every_public_name_of_its_flows_and_endpoints() -> None:
+    """Transports write ``protocol.call_flow``: a name added to the flows must be exported too (the
+    package loads the flows lazily, so a missing name would fail only when first used)."""
+    from airflow_provider_partneros import _protocol
+
+    expected = _defined_public_names(ROOT / "_protocol" / "flows.py") | _defined_public_names(
+        ROOT / "_protocol" / "endpoints.py"
+    )
+    assert set(_protocol.__all__) == expected
+    assert all(getattr(_protocol, name) is not None for name in expected)

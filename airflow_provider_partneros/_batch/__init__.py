@@ -44,17 +44,19 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """The pool's and the gate's names, loaded on first use and then kept here."""
-    if name in _IN_GATE:
-        from airflow_provider_partneros._batch import gate
+if not TYPE_CHECKING:  # hidden from mypy, which then checks every name against the imports above
 
-        value = getattr(gate, name)
-    elif name in _IN_RUN:
-        from airflow_provider_partneros._batch import run
+    def __getattr__(name: str) -> Any:
+        """The pool's and the gate's names, loaded on first use and then kept here."""
+        if name in _IN_GATE:
+            from airflow_provider_partneros._batch import gate
 
-        value = getattr(run, name)
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value
-    return value
+            value = getattr(gate, name)
+        elif name in _IN_RUN:
+            from airflow_provider_partneros._batch import run
+
+            value = getattr(run, name)
+        else:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        globals()[name] = value
+        return value

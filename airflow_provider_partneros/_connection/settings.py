@@ -72,6 +72,8 @@ class PartnerOSSettings:
     """Share one session per host with every task and trigger of the same identity (the store)."""
     session_max_age: float = DEFAULT_SESSION_MAX_AGE
     """Seconds a shared session is used before a fresh sign-in replaces it."""
+    patient_sign_in: bool = True
+    """Wait out the sign-in rate limit (see ``_protocol.sign_in_patience``); off for the UI's Test."""
     warnings: tuple[str, ...] = ()
 
     @property
@@ -103,6 +105,7 @@ class PartnerOSSettings:
         timeout: float | None = None,
         max_retries: int | None = None,
         session_sharing: bool | None = None,
+        patient_sign_in: bool | None = None,
     ) -> PartnerOSSettings:
         """Return a copy with per-call limits (e.g. ``test_connection``'s short timeout, no retries)."""
         return replace(
@@ -110,6 +113,7 @@ class PartnerOSSettings:
             timeout=self.timeout if timeout is None else timeout,
             max_retries=self.max_retries if max_retries is None else max_retries,
             session_sharing=self.session_sharing if session_sharing is None else session_sharing,
+            patient_sign_in=self.patient_sign_in if patient_sign_in is None else patient_sign_in,
         )
 
     def require_credentials(self) -> tuple[str, str]:

@@ -38,6 +38,9 @@ if TYPE_CHECKING:
         MAX_ERROR_BODY,
         MAX_REDIRECTS,
         MAX_RETRY_DELAY,
+        SIGN_IN_JITTER,
+        SIGN_IN_PATIENCE_FLOOR,
+        SIGN_IN_PATIENCE_TIMEOUTS,
         USER_AGENT,
         Action,
         EnsureSession,
@@ -64,6 +67,7 @@ if TYPE_CHECKING:
         integration_schema_request,
         integration_status_request,
         parse_json,
+        rate_limit_wait,
         read_error_body,
         require_object,
         retry_delay,
@@ -71,6 +75,7 @@ if TYPE_CHECKING:
         server_retry_after,
         set_active_organization_request,
         sign_in_flow,
+        sign_in_patience,
         sign_in_request,
         sign_out_request,
         transport_error,
@@ -85,7 +90,10 @@ __all__ = [
     "MAX_RETRY_DELAY",
     "SESSION_ENDPOINTS",
     "SET_ACTIVE_ORG_PATH",
+    "SIGN_IN_JITTER",
     "SIGN_IN_PATH",
+    "SIGN_IN_PATIENCE_FLOOR",
+    "SIGN_IN_PATIENCE_TIMEOUTS",
     "SIGN_OUT_PATH",
     "STATE_CHANGING_METHODS",
     "USER_AGENT",
@@ -118,6 +126,7 @@ __all__ = [
     "normalize_endpoint",
     "parse_json",
     "path",
+    "rate_limit_wait",
     "read_error_body",
     "require_id",
     "require_object",
@@ -126,18 +135,21 @@ __all__ = [
     "server_retry_after",
     "set_active_organization_request",
     "sign_in_flow",
+    "sign_in_patience",
     "sign_in_request",
     "sign_out_request",
     "transport_error",
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """The flows' names, loaded on first use and then kept here (later lookups are plain)."""
-    if name not in __all__:  # first: the import below asks this function about "flows" itself
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from airflow_provider_partneros._protocol import flows
+if not TYPE_CHECKING:  # hidden from mypy, which then checks every name against the imports above
 
-    value = getattr(flows, name)
-    globals()[name] = value
-    return value
+    def __getattr__(name: str) -> Any:
+        """The flows' names, loaded on first use and then kept here (later lookups are plain)."""
+        if name not in __all__:  # first: the import below asks this function about "flows" itself
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from airflow_provider_partneros._protocol import flows
+
+        value = getattr(flows, name)
+        globals()[name] = value
+        return value

@@ -128,7 +128,7 @@ class IntegrationSyncedTrigger(BaseEventTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll forever; yield once per new healthy sync. Nothing PartnerOS does ends this loop."""
-        from airflow_provider_partneros.triggers._session import load_settings, shared_session
+        from airflow_provider_partneros._sessions.async_transport import load_settings, shared_session
 
         store = MarkStore(self)
         # Per run() state (a rebuilt trigger starts afresh; only the store outlives it).
