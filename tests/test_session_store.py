@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_partneros._config import settings_from_connection
+from airflow_provider_partneros._connection.settings import settings_from_connection
 from airflow_provider_partneros._sessions.file_store import FileStore
 from airflow_provider_partneros._sessions.flows import STEWARD_STARTUP
 from airflow_provider_partneros.exceptions import PartnerOSInvalidCredentialsError
@@ -431,10 +431,9 @@ def test_the_store_holds_no_password_and_its_names_reveal_no_identity(
     tasks = Tasks(tmp_path, "tasks", n=2, calls=["status"], env=env, hold_after=2.0)
     tasks.pids()
     deadline = time.monotonic() + 30
-    while standin.sign_ins < 1:
+    while standin.sign_ins < 1 or not list(partneros_session_dir.glob("*.json")):  # signed in and stored
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    time.sleep(0.3)
     files = [p for p in partneros_session_dir.iterdir() if not p.name.endswith(".tmp")]
     contents = b"".join(p.read_bytes() for p in files if p.exists())
     tasks.wait()

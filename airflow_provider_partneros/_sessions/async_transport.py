@@ -23,7 +23,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_partneros import _protocol as protocol
-from airflow_provider_partneros._config import PartnerOSSettings, settings_from_airflow_connection
+from airflow_provider_partneros._connection.settings import (
+    PartnerOSSettings,
+    settings_from_airflow_connection,
+)
 from airflow_provider_partneros._protocol import (
     EnsureSession,
     Flow,
@@ -43,7 +46,7 @@ from airflow_provider_partneros._sessions.lifecycle import (
 )
 from airflow_provider_partneros._sessions.records import CookieRecord, cookie_records, install_cookies
 from airflow_provider_partneros._sessions.store import Held, StoreEntry
-from airflow_provider_partneros._sessions.sync_transport import Log
+from airflow_provider_partneros._sessions.sync_http import Log
 
 if TYPE_CHECKING:
     import httpx

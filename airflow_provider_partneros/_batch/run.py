@@ -1,38 +1,24 @@
-"""Batch orchestration: one call per item over a bounded thread pool, outcomes kept per item.
+"""The batch pool: one call per item over a bounded thread pool, outcomes kept per item.
 
-Nothing here knows HTTP or PartnerOS endpoints. Two pieces:
-
-* :func:`run_batch` calls ``call(item)`` for every item with at most ``max_concurrency`` running at
-  once, and returns every item's result or error (a failure of one item never loses the others). An
-  error of a class in ``abort_on`` (e.g. wrong password: every other item would fail the same way)
-  stops starting new items; the items never started get that error, marked "not attempted".
-* :class:`RateGate` and :func:`gated` make a rate limit slow the *whole* batch down: a protocol flow
-  wrapped by :func:`gated` waits for the shared gate before each request, and an answer 429 closes the
-  gate for the delay the flow was going to wait anyway (the server's ``Retry-After``, or the backoff).
-  So after one 429 no worker sends anything until the server's delay has passed: no storm of requests
-  that would all be answered 429 too. :func:`gated` only passes actions through, so it works with the
-  sync hook (threads) and the async transport alike.
+:func:`run_batch` calls ``call(item)`` for every item with at most ``max_concurrency`` running at
+once, and returns every item's result or error (a failure of one item never loses the others). An
+error of a class in ``abort_on`` (e.g. wrong password: every other item would fail the same way)
+stops starting new items; the items never started get that error, marked "not attempted". Nothing
+here knows HTTP or PartnerOS endpoints; the rate limit is :mod:`.gate`'s job.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from airflow_provider_partneros._protocol import Flow, HttpReply, HttpRequest, Sleep
-from airflow_provider_partneros.exceptions import PartnerOSError, PartnerOSRateLimitedError
+from airflow_provider_partneros._batch.limits import DEFAULT_MAX_CONCURRENCY, MAX_CONCURRENCY
+from airflow_provider_partneros.exceptions import PartnerOSError
 
 T = TypeVar("T")
 
-DEFAULT_MAX_CONCURRENCY = 8
-"""Calls in flight at once; within ``requests``' default pool of 10 connections per host."""
-MAX_CONCURRENCY = 64
-MAX_GATE_HOLD = 600.0
-"""Longest pause one 429 can impose on the whole batch (a server asking for longer is capped)."""
 _ERROR_TEXT_LIMIT = 500
 
 
@@ -169,69 +155,6 @@ def run_batch(
     return batch
 
 
-# --- the shared rate-limit gate ----------------------------------------------------------------------------
-
-
-class RateGate:
-    """A point in time before which no worker of the batch sends a request; thread-safe.
-
-    A 429 moves it later (never earlier), so the longest delay any answer asked for wins.
-    """
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._open_at = 0.0
-        self.closings = 0
-        """How many 429s closed the gate (for logs and tests)."""
-
-    def close_for(self, seconds: float) -> None:
-        seconds = min(max(0.0, seconds), MAX_GATE_HOLD)
-        with self._lock:
-            self._open_at = max(self._open_at, self._clock() + seconds)
-            self.closings += 1
-
-    def remaining(self) -> float:
-        with self._lock:
-            return max(0.0, self._open_at - self._clock())
-
-
-GATE_REASON = "PartnerOS rate limit: a call of this batch was answered 429, the whole batch waits"
-
-
-def gated(flow: Flow, gate: RateGate) -> Flow:
-    """``flow`` with the batch's gate: wait for it before each request; a 429 answer closes it.
-
-    The flow keeps its own retry decisions (how often, how long); the wrapper only makes its wait after
-    a 429 everyone's wait. When the flow gives up on a 429 whose ``Retry-After`` exceeds what one call
-    may wait, the gate still closes for that delay (capped at :data:`MAX_GATE_HOLD`).
-    """
-    result: Any = None
-    after_429 = False
-    while True:
-        try:
-            action = flow.send(result)
-        except StopIteration as stop:
-            return stop.value
-        except PartnerOSRateLimitedError as err:
-            if err.retry_after is not None:
-                gate.close_for(err.retry_after)
-            raise
-        if isinstance(action, HttpRequest):
-            while (pause := gate.remaining()) > 0:
-                yield Sleep(pause, GATE_REASON)
-            result = yield action
-            after_429 = isinstance(result, HttpReply) and result.status == 429
-        elif isinstance(action, Sleep) and after_429:
-            after_429 = False
-            gate.close_for(action.seconds)
-            while (pause := gate.remaining()) > 0:
-                yield Sleep(pause, action.reason)
-            result = None
-        else:
-            result = yield action
-
-
 def summarize_failures(errors: Mapping[str, ItemError], *, limit: int = 20) -> str:
     """``id: Class: message`` lines for a task's failure message (the first ``limit`` of them)."""
     lines = [f"- {item}: {err.error_class}: {err.message}" for item, err in list(errors.items())[:limit]]
@@ -245,8 +168,6 @@ __all__ = [
     "MAX_CONCURRENCY",
     "BatchResult",
     "ItemError",
-    "RateGate",
-    "gated",
     "run_batch",
     "summarize_failures",
     "unique",
