@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from redis_helpers import RedisServer
 
-from airflow_provider_partneros._config import PartnerOSSettings
+from airflow_provider_partneros._connection.settings import PartnerOSSettings
 from airflow_provider_partneros._sessions.records import CookieRecord, StoredSession, StoreState
 from airflow_provider_partneros._sessions.redis_store import (
     HEARTBEAT_INTERVAL,

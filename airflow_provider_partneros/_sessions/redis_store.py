@@ -50,7 +50,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_partneros._config import PartnerOSSettings
+from airflow_provider_partneros._connection.settings import PartnerOSSettings
 from airflow_provider_partneros._sessions.records import StoredSession, StoreState
 from airflow_provider_partneros._sessions.store import Held, StoreRefused, StoreUnavailable
 from airflow_provider_partneros.exceptions import PartnerOSConfigError
