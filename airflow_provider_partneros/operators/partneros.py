@@ -165,6 +165,17 @@ class BasePartnerOSOperator(BaseOperator):
         if hook is not None:
             hook.close()
 
+    def get_openlineage_facets_on_start(self) -> Any:
+        """What this task reads and writes, for OpenLineage (optional provider; docs/lineage.md)."""
+        from airflow_provider_partneros.lineage import operator_lineage
+
+        return operator_lineage(self)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        from airflow_provider_partneros.lineage import operator_lineage
+
+        return operator_lineage(self)
+
 
 # --- the generic operator ----------------------------------------------------------------------------
 
