@@ -24,7 +24,11 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from airflow_provider_partneros._protocol import Flow, HttpReply, HttpRequest, Sleep
-from airflow_provider_partneros.exceptions import PartnerOSError, PartnerOSRateLimitedError
+from airflow_provider_partneros.exceptions import (
+    PartnerOSCancelledError,
+    PartnerOSError,
+    PartnerOSRateLimitedError,
+)
 
 T = TypeVar("T")
 
@@ -34,6 +38,11 @@ MAX_CONCURRENCY = 64
 MAX_GATE_HOLD = 600.0
 """Longest pause one 429 can impose on the whole batch (a server asking for longer is capped)."""
 _ERROR_TEXT_LIMIT = 500
+CANCEL_CHECK = 0.5
+"""Longest slice of a wait (a retry's backoff, the gate) between two looks at the kill switch."""
+CONTINUED_WAIT = "continued: "
+"""Reason prefix of the later slices of one wait (the transport logs only the first slice)."""
+KILLED = "not attempted: the task was killed before this partner's call started"
 
 
 # --- outcomes ------------------------------------------------------------------------------------------
@@ -110,6 +119,7 @@ def run_batch(
     abort_on: tuple[type[BaseException], ...] = (),
     warm_up: bool = True,
     on_done: Callable[[str, T | None, ItemError | None], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> BatchResult[T]:
     """Call ``call(item)`` for every item, at most ``max_concurrency`` at once, and keep every outcome.
 
@@ -119,6 +129,9 @@ def run_batch(
         workers start, and an ``abort_on`` error (e.g. refused credentials) costs one call, not
         ``max_concurrency``.
     :param on_done: called (from the calling thread) after each item, e.g. for progress logs.
+    :param cancel: once set (the task was killed), no new item starts; the calls in flight finish
+        (their flows should stop too, see :func:`gated`), and the items never started are recorded as
+        retryable "not attempted" errors.
     """
     if not 1 <= max_concurrency <= MAX_CONCURRENCY:
         raise ValueError(f"max_concurrency must be between 1 and {MAX_CONCURRENCY}, got {max_concurrency}.")
@@ -138,7 +151,10 @@ def run_batch(
         if on_done is not None:
             on_done(item, batch.results.get(item), batch.errors.get(item))
 
-    if warm_up and pending:
+    def cancelled() -> bool:
+        return cancel is not None and cancel.is_set()
+
+    if warm_up and pending and not cancelled():
         first = pending.pop(0)
         done_first: Future[T] = Future()
         try:
@@ -152,7 +168,7 @@ def run_batch(
         running: dict[Future[T], str] = {}
         queue = iter(pending)
         while True:
-            while aborted is None and len(running) < workers:
+            while aborted is None and not cancelled() and len(running) < workers:
                 item = next(queue, None)
                 if item is None:
                     break
@@ -166,6 +182,11 @@ def run_batch(
         for item in batch.items:
             if item not in batch.results and item not in batch.errors:
                 batch.errors[item] = aborted.not_attempted()
+    if cancelled():
+        killed = ItemError(PartnerOSCancelledError.__name__, KILLED, True)
+        for item in batch.items:
+            if item not in batch.results and item not in batch.errors:
+                batch.errors[item] = killed
     return batch
 
 
@@ -199,12 +220,16 @@ class RateGate:
 GATE_REASON = "PartnerOS rate limit: a call of this batch was answered 429, the whole batch waits"
 
 
-def gated(flow: Flow, gate: RateGate) -> Flow:
+def gated(flow: Flow, gate: RateGate, cancel: threading.Event | None = None) -> Flow:
     """``flow`` with the batch's gate: wait for it before each request; a 429 answer closes it.
 
     The flow keeps its own retry decisions (how often, how long); the wrapper only makes its wait after
     a 429 everyone's wait. When the flow gives up on a 429 whose ``Retry-After`` exceeds what one call
     may wait, the gate still closes for that delay (capped at :data:`MAX_GATE_HOLD`).
+
+    With ``cancel`` (the task's kill switch): once it is set, the flow takes no further step, so no
+    request, retry or sign-in starts; a wait in progress is cut at the next :data:`CANCEL_CHECK` slice.
+    It ends with :class:`~airflow_provider_partneros.exceptions.PartnerOSCancelledError`.
     """
     result: Any = None
     after_429 = False
@@ -217,19 +242,49 @@ def gated(flow: Flow, gate: RateGate) -> Flow:
             if err.retry_after is not None:
                 gate.close_for(err.retry_after)
             raise
+        _stop_if_cancelled(cancel, action)
         if isinstance(action, HttpRequest):
             while (pause := gate.remaining()) > 0:
-                yield Sleep(pause, GATE_REASON)
+                yield from _wait(pause, GATE_REASON, cancel, action)
+            _stop_if_cancelled(cancel, action)
             result = yield action
             after_429 = isinstance(result, HttpReply) and result.status == 429
         elif isinstance(action, Sleep) and after_429:
             after_429 = False
             gate.close_for(action.seconds)
             while (pause := gate.remaining()) > 0:
-                yield Sleep(pause, action.reason)
+                yield from _wait(pause, action.reason, cancel, action)
+            result = None
+        elif isinstance(action, Sleep) and cancel is not None:
+            yield from _wait(action.seconds, action.reason, cancel, action)
             result = None
         else:
             result = yield action
+
+
+def _wait(seconds: float, reason: str, cancel: threading.Event | None, action: object) -> Flow:
+    """Sleep ``seconds`` in slices short enough to notice a kill soon (one slice without ``cancel``)."""
+    left = seconds
+    first = True
+    while left > 0:
+        step = left if cancel is None else min(left, CANCEL_CHECK)
+        if first and step < left:
+            why = f"{reason}; {seconds:.1f} s in all, in steps that watch for a kill"
+        else:
+            why = reason if first else f"{CONTINUED_WAIT}{reason}"
+        yield Sleep(step, why)
+        first = False
+        left -= step
+        _stop_if_cancelled(cancel, action)
+
+
+def _stop_if_cancelled(cancel: threading.Event | None, action: object) -> None:
+    if cancel is not None and cancel.is_set():
+        endpoint = action.endpoint if isinstance(action, HttpRequest) else None
+        raise PartnerOSCancelledError(
+            "The task was killed: this PartnerOS call was not started (or not retried).",
+            endpoint=endpoint,
+        )
 
 
 def summarize_failures(errors: Mapping[str, ItemError], *, limit: int = 20) -> str:
@@ -241,6 +296,7 @@ def summarize_failures(errors: Mapping[str, ItemError], *, limit: int = 20) -> s
 
 
 __all__ = [
+    "CONTINUED_WAIT",
     "DEFAULT_MAX_CONCURRENCY",
     "MAX_CONCURRENCY",
     "BatchResult",

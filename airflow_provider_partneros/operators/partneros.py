@@ -22,7 +22,11 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_partneros import _protocol as protocol
 from airflow_provider_partneros._config import DEFAULT_CONN_ID
-from airflow_provider_partneros.exceptions import PartnerOSConfigError, PartnerOSFatalError
+from airflow_provider_partneros.exceptions import (
+    PartnerOSCancelledError,
+    PartnerOSConfigError,
+    PartnerOSFatalError,
+)
 from airflow_provider_partneros.hooks.partneros import PartnerOSHook
 
 if TYPE_CHECKING:
@@ -374,6 +378,7 @@ class GenerateIcpOperator(BasePartnerOSOperator):
             _check_output_path(output_path)
         self.company = company
         self.output_path = output_path
+        self._streaming = False
 
     def validate(self) -> None:
         _check_company(self.company)
@@ -381,6 +386,25 @@ class GenerateIcpOperator(BasePartnerOSOperator):
             _check_output_path(self.output_path)
 
     def call(self, hook: PartnerOSHook, context: Context) -> Any:
+        self._streaming = True
+        try:
+            return self._generate(hook)
+        finally:
+            self._streaming = False
+
+    def on_kill(self) -> None:
+        """Closing the hook alone would let the stream run on (an open answer is not pooled): while
+        the profile streams, end the call at once by raising into it (``on_kill`` runs in the task's
+        SIGTERM handler, in the thread that reads), which closes the answer; no request follows."""
+        super().on_kill()
+        if self._streaming:
+            self._streaming = False
+            raise PartnerOSCancelledError(
+                f"The task was killed while PartnerOS streamed the ICP for {self.company!r}; the stream "
+                "was closed and nothing was written."
+            )
+
+    def _generate(self, hook: PartnerOSHook) -> Any:
         if self.output_path is None:
             return hook.generate_icp(self.company)
         target = Path(os.fspath(self.output_path))
