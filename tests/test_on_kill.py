@@ -131,7 +131,8 @@ def test_retry_after_a_kill_enriches_only_the_partners_not_done(
 
     retried = [r.path.split("/")[3] for r in standin.request_log[seen_before:] if r.route == ANALYZE]
     assert sorted(retried) == sorted(set(IDS) - done_first)  # each unfinished partner once, no other
-    assert set(outcome) == set(IDS) and all("partner" in v for v in outcome.values())
+    assert set(outcome) == set(IDS)
+    assert all("partner" in v for v in outcome.values())
     assert store.values == {}  # emptied on success
 
 
@@ -171,5 +172,9 @@ def test_killed_icp_stream_ends_at_once_and_leaves_no_file(
         op.execute({})  # type: ignore[arg-type]
 
     assert time.time() - killed_at[0] < 2
-    assert not target.exists() and not partial.exists()
-    assert [r.route for r in standin.request_log if r.time > killed_at[0] + 0.1] in ([], ["/api/auth/sign-out"])
+    assert not target.exists()
+    assert not partial.exists()
+    assert [r.route for r in standin.request_log if r.time > killed_at[0] + 0.1] in (
+        [],
+        ["/api/auth/sign-out"],
+    )
