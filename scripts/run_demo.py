@@ -197,6 +197,7 @@ def _run_event_driven(deployment: Any, srv: Any) -> list[str]:
     from datetime import datetime, timezone
 
     started = time.monotonic()
+    ins, outs, limited = srv.sign_ins, srv.sign_outs, srv.sign_in_rate_limited
     print(f"\n=== {EVENT_DAG_ID}: waiting for airflow standalone ===", flush=True)
     deployment.wait_healthy(timeout=120)
     deployment.wait_for_dag(EVENT_DAG_ID, timeout=60)
@@ -224,9 +225,9 @@ def _run_event_driven(deployment: Any, srv: Any) -> list[str]:
         f"{EVENT_DAG_ID}\n({run['run_type']}, real triggerer)",
         str(run["state"]),
         tasks,
-        "-",
-        "-",
-        "-",
+        str(srv.sign_ins - ins),
+        str(srv.sign_outs - outs),
+        str(srv.sign_in_rate_limited - limited),
         f"{time.monotonic() - started:.1f}s",
     ]
 
@@ -309,6 +310,9 @@ def _run(args: argparse.Namespace, dags_folder: Path, files: list[Path], srv: An
             print(deployment.output(), file=sys.stderr)
         failed = failed or row[1] != "success"
         rows.append(row)
+        # Its triggerer's watcher holds the host's session while it runs: stop it, so the session's
+        # linger and sign-out below happen as on a host whose last PartnerOS user is gone.
+        deployment.stop()
 
     print()
     print(_table(rows, ["dag", "state", "tasks", "sign-ins", "sign-outs", "429s", "time"]))
