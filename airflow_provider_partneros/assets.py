@@ -3,7 +3,7 @@
 An asset URI names *data*, and OpenLineage names a dataset by its source (namespace
 ``scheme://authority``) and its path (name). So the authority is the PartnerOS host and the first path
 segment the organization every call is scoped to, never an Airflow connection id (two deployments
-reading one integration through differently named connections must meet on one dataset)::
+reading one integration through differently named connections must meet on one dataset):
 
     partneros://app.partneros.com/<organization>/integrations/<connection id>
     partneros://app.partneros.com/<organization>/partners/<partner id>
