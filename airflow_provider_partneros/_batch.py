@@ -16,6 +16,7 @@ Nothing here knows HTTP or PartnerOS endpoints. Two pieces:
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -38,10 +39,7 @@ MAX_CONCURRENCY = 64
 MAX_GATE_HOLD = 600.0
 """Longest pause one 429 can impose on the whole batch (a server asking for longer is capped)."""
 _ERROR_TEXT_LIMIT = 500
-CANCEL_CHECK = 0.5
-"""Longest slice of a wait (a retry's backoff, the gate) between two looks at the kill switch."""
-CONTINUED_WAIT = "continued: "
-"""Reason prefix of the later slices of one wait (the transport logs only the first slice)."""
+_log = logging.getLogger(__name__)
 KILLED = "not attempted: the task was killed before this partner's call started"
 
 
@@ -228,8 +226,9 @@ def gated(flow: Flow, gate: RateGate, cancel: threading.Event | None = None) -> 
     may wait, the gate still closes for that delay (capped at :data:`MAX_GATE_HOLD`).
 
     With ``cancel`` (the task's kill switch): once it is set, the flow takes no further step, so no
-    request, retry or sign-in starts; a wait in progress is cut at the next :data:`CANCEL_CHECK` slice.
-    It ends with :class:`~airflow_provider_partneros.exceptions.PartnerOSCancelledError`.
+    request, retry or sign-in starts; a wait in progress ends at once (the wait then happens on the
+    switch in the calling thread, so pass ``cancel`` only from threads, never on an event loop).
+    The flow ends with :class:`~airflow_provider_partneros.exceptions.PartnerOSCancelledError`.
     """
     result: Any = None
     after_429 = False
@@ -263,19 +262,14 @@ def gated(flow: Flow, gate: RateGate, cancel: threading.Event | None = None) -> 
 
 
 def _wait(seconds: float, reason: str, cancel: threading.Event | None, action: object) -> Flow:
-    """Sleep ``seconds`` in slices short enough to notice a kill soon (one slice without ``cancel``)."""
-    left = seconds
-    first = True
-    while left > 0:
-        step = left if cancel is None else min(left, CANCEL_CHECK)
-        if first and step < left:
-            why = f"{reason}; {seconds:.1f} s in all, in steps that watch for a kill"
-        else:
-            why = reason if first else f"{CONTINUED_WAIT}{reason}"
-        yield Sleep(step, why)
-        first = False
-        left -= step
-        _stop_if_cancelled(cancel, action)
+    """Wait ``seconds``: as a ``Sleep`` for the transport, or, with a kill switch, on the switch itself
+    in this thread (the sync batch's workers), so a kill ends the wait at once."""
+    if cancel is None:
+        yield Sleep(seconds, reason)
+        return
+    _log.info("PartnerOS: waiting %.1f s before retrying (%s).", seconds, reason)
+    cancel.wait(seconds)
+    _stop_if_cancelled(cancel, action)
 
 
 def _stop_if_cancelled(cancel: threading.Event | None, action: object) -> None:
@@ -296,7 +290,6 @@ def summarize_failures(errors: Mapping[str, ItemError], *, limit: int = 20) -> s
 
 
 __all__ = [
-    "CONTINUED_WAIT",
     "DEFAULT_MAX_CONCURRENCY",
     "MAX_CONCURRENCY",
     "BatchResult",

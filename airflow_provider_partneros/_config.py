@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import math
 import os
 from collections.abc import Mapping
@@ -71,6 +72,8 @@ class PartnerOSSettings:
     """Share one session per host with every task and trigger of the same identity (the store)."""
     session_max_age: float = DEFAULT_SESSION_MAX_AGE
     """Seconds a shared session is used before a fresh sign-in replaces it."""
+    patient_sign_in: bool = True
+    """Wait out the sign-in rate limit (see ``_protocol.sign_in_patience``); off for the UI's Test."""
     warnings: tuple[str, ...] = ()
 
     @property
@@ -91,12 +94,18 @@ class PartnerOSSettings:
             [self.base_url, self.email or "", digest, self.organization_id or "", str(self.verify)]
         )
 
+    def identity_json(self) -> str:
+        """Every value that shapes a session, password included: session stores key their entries by a
+        keyed hash of this (never by the text itself), so another user or password never shares one."""
+        return json.dumps([self.base_url, self.email, self.organization_id, str(self.verify), self.password])
+
     def with_overrides(
         self,
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
         session_sharing: bool | None = None,
+        patient_sign_in: bool | None = None,
     ) -> PartnerOSSettings:
         """Return a copy with per-call limits (e.g. ``test_connection``'s short timeout, no retries)."""
         return replace(
@@ -104,6 +113,7 @@ class PartnerOSSettings:
             timeout=self.timeout if timeout is None else timeout,
             max_retries=self.max_retries if max_retries is None else max_retries,
             session_sharing=self.session_sharing if session_sharing is None else session_sharing,
+            patient_sign_in=self.patient_sign_in if patient_sign_in is None else patient_sign_in,
         )
 
     def require_credentials(self) -> tuple[str, str]:

@@ -15,7 +15,8 @@ A call is a generator ("flow") that yields *actions* and receives their results:
   transport runs :func:`sign_in_flow` for that, which lets the async side share one session
   between many triggers under a lock.
 
-Transports stay thin loops around these flows; see ``hooks/partneros.py`` and ``triggers/_session.py``.
+Transports stay thin loops around these flows; see ``_sessions/sync_transport.py`` and
+``_sessions/async_transport.py``.
 """
 
 from __future__ import annotations
@@ -63,6 +64,12 @@ STATE_CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ALLOWED_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
 
 MAX_RETRY_DELAY = 30.0
+SIGN_IN_PATIENCE_FLOOR = 120.0
+SIGN_IN_PATIENCE_TIMEOUTS = 20
+"""A sign-in waits out the rate limit for up to this many connection timeouts (at least the floor)."""
+SIGN_IN_JITTER = 2.0
+"""Seconds of random spread added to the server's delay, so hosts told the same delay do not all come
+back at the same instant (the limiter lets 3 through; the rest would be refused together again)."""
 """Longest single wait inside one call; a server asking for longer gets a task-level retry instead."""
 MAX_REDIRECTS = 5
 MAX_ERROR_BODY = 64 * 1024
@@ -280,13 +287,33 @@ def set_active_organization_request(settings: PartnerOSSettings, organization_id
 # --- flows ---------------------------------------------------------------------------------------
 
 
-def sign_in_flow(settings: PartnerOSSettings, rng: Callable[[], float] = random.random) -> Flow:
+def sign_in_patience(settings: PartnerOSSettings) -> float:
+    """Seconds a sign-in keeps waiting out the per-IP sign-in limit (3 per 10 s): N hosts behind one
+    IP need about ceil(N/3) x 10 s to all sign in, and none of them should fail meanwhile. It follows
+    the connection's timeout; a task's ``execution_timeout`` still bounds it."""
+    if not settings.patient_sign_in:
+        return 0.0
+    return max(SIGN_IN_PATIENCE_FLOOR, SIGN_IN_PATIENCE_TIMEOUTS * settings.timeout)
+
+
+def sign_in_flow(
+    settings: PartnerOSSettings,
+    rng: Callable[[], float] = random.random,
+    clock: Callable[[], float] = time.monotonic,
+) -> Flow:
     """Sign in, then make ``organization_id`` the active organization if one is configured.
 
-    The transport keeps the cookie in its jar exactly as the server set it; nothing here reads the
-    cookie or the JSON ``token`` (which is not a valid cookie value).
+    A sign-in refused by the rate limit (429) is tried again after the server's ``X-Retry-After``
+    plus jitter, for as long as :func:`sign_in_patience` allows, not just ``max_retries`` times: with
+    many hosts behind one IP, waiting is the only way every task gets in. The transport keeps the
+    cookie in its jar exactly as the server set it; nothing here reads the cookie or the JSON
+    ``token`` (which is not a valid cookie value).
     """
-    yield from exchange(settings, sign_in_request(settings), rng=rng)
+    patience = sign_in_patience(settings)
+    deadline = clock() + patience if patience > 0 else None
+    yield from exchange(
+        settings, sign_in_request(settings), rng=rng, wait_out_429_until=deadline, clock=clock
+    )
     if settings.organization_id:
         yield from exchange(
             settings, set_active_organization_request(settings, settings.organization_id), rng=rng
@@ -321,10 +348,18 @@ class _SessionRefused(Exception):
 
 
 def exchange(
-    settings: PartnerOSSettings, request: HttpRequest, *, rng: Callable[[], float] = random.random
+    settings: PartnerOSSettings,
+    request: HttpRequest,
+    *,
+    rng: Callable[[], float] = random.random,
+    wait_out_429_until: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Flow:
     """Send ``request`` until it gives a usable 2xx, following same-origin redirects and retrying
-    transient failures within ``settings.max_retries``; raise the mapped exception otherwise."""
+    transient failures within ``settings.max_retries``; raise the mapped exception otherwise.
+
+    ``wait_out_429_until`` (a ``clock`` time): until then a 429 is waited out at the server's delay
+    without counting against ``max_retries`` (the patient sign-in)."""
     attempt = 0
     redirects = 0
     current = request
@@ -346,6 +381,11 @@ def exchange(
             continue
         if reply.status == 401 and current.needs_session:
             raise _SessionRefused()
+        if reply.status == 429 and wait_out_429_until is not None:
+            wait = rate_limit_wait(reply.headers, rng)
+            if clock() + wait <= wait_out_429_until:
+                yield Sleep(wait, "sign-in rate limit: HTTP 429")
+                continue
         delay = retry_delay(settings, current, reply, attempt, rng)
         if delay is not None:
             attempt += 1
@@ -413,6 +453,13 @@ def retry_delay(
             return None
         return max(wanted or 0.0, backoff(settings, attempt, rng))
     return None
+
+
+def rate_limit_wait(headers: Mapping[str, str], rng: Callable[[], float] = random.random) -> float:
+    """How long to wait after a 429 that is being waited out: the server's delay (10 s when it says
+    none), plus :data:`SIGN_IN_JITTER` of random spread."""
+    wanted = server_retry_after(headers)
+    return (10.0 if wanted is None else wanted) + rng() * SIGN_IN_JITTER
 
 
 def server_retry_after(headers: Mapping[str, str], now: Callable[[], float] = time.time) -> float | None:

@@ -5,7 +5,7 @@ analyze endpoint is an AI call that takes seconds):
 
 * ``threads`` vs ``async``: the same 200 enrichments, 16 in flight, through the sync hook on threads
   (``PartnerOSHook.analyze_partners``) and through the async transport the trigger uses
-  (``AsyncPartnerOSSession`` on one event loop, an ``asyncio.Semaphore`` of 16), both with the same
+  (``AsyncSession`` on one event loop, an ``asyncio.Semaphore`` of 16), both with the same
   protocol flows and the same 429 gate. Each in a fresh worker process; wall and process CPU of the
   batch only (connection lookup and imports excluded for both).
 * ``deployment``: a real scheduler (``airflow standalone``, LocalExecutor, parallelism 4 for 2 cores)
@@ -67,15 +67,15 @@ def _async(control_port: int, n: int, delay: float, concurrency: int) -> dict[st
 
     from airflow_provider_partneros import _batch
     from airflow_provider_partneros import _protocol as protocol
+    from airflow_provider_partneros._sessions.async_transport import AsyncSession
     from airflow_provider_partneros.hooks.partneros import PartnerOSHook
-    from airflow_provider_partneros.triggers._session import AsyncPartnerOSSession
 
     ids = _prepare(control_port, n, delay)
     c.setup_connection(control_port)
     settings = PartnerOSHook().settings
 
     async def run() -> int:
-        session = AsyncPartnerOSSession(settings)
+        session = AsyncSession(settings)
         gate = _batch.RateGate()
         slots = asyncio.Semaphore(concurrency)
 
@@ -287,7 +287,7 @@ def rows(results: list[dict[str, Any]]) -> list[c.Row]:
         c.Row(
             "7",
             f"batch transport: wall, {n} enrichments, threads over PartnerOSHook vs asyncio over "
-            "AsyncPartnerOSSession",
+            "AsyncSession",
             f"{tw:.2f} s",
             f"{aw:.2f} s",
             c.fmt_ratio(tw / aw),

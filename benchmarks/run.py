@@ -6,6 +6,7 @@
 
 Benchmarks (issue 6): 1 sign-ins, 2 triggerer scale, 3 DAG-parse cost, 4 call overhead, 5 streaming;
 6 (issue 10): 100 task processes on one host, shared vs per-task sessions;
+8 (issue 18): N hosts behind one IP, host file stores vs the deployment's Redis store;
 7 (issue 15) batch enrichment: threads vs asyncio, and 200 mapped tasks vs one batch task on a real
 scheduler (``airflow standalone``; several minutes on its own: ``--only 7``).
 Each figure is measured against the PartnerOS stand-in (in its own process) with its baseline
@@ -32,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c
 import bench_batch
 import bench_host_sessions
+import bench_hosts
 import bench_import
 import bench_overhead
 import bench_signins
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one worker process: a smoke run")
-    parser.add_argument("--only", default="1,2,3,4,5,6,7", help="comma-separated benchmark numbers")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,8", help="comma-separated benchmark numbers")
     args = parser.parse_args(argv)
     only = {x.strip() for x in args.only.split(",") if x.strip()}
     quick: bool = args.quick
@@ -102,6 +104,13 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as err:
             errors.append(f"6: {err}")
             rows.append(_failed("6", "host-wide sessions", err))
+
+    if "8" in only:
+        try:
+            rows += bench_hosts.rows(quick)
+        except Exception as err:
+            errors.append(f"8: {err}")
+            rows.append(_failed("8", "hosts behind one IP", err))
 
     if plans:
         with c.StandIn(rate_limit=True) as server:

@@ -33,6 +33,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from standin_helpers import on_status_call
 
 from airflow_provider_partneros._protocol import MAX_REDIRECTS
+from airflow_provider_partneros._sessions.sync_transport import STREAM_TIMEOUT_FACTOR
 from airflow_provider_partneros.exceptions import (
     PartnerOSBadRequestError,
     PartnerOSConfigError,
@@ -47,7 +48,7 @@ from airflow_provider_partneros.exceptions import (
     PartnerOSUnavailableError,
     PartnerOSUnexpectedResponseError,
 )
-from airflow_provider_partneros.hooks.partneros import STREAM_TIMEOUT_FACTOR, PartnerOSHook
+from airflow_provider_partneros.hooks.partneros import PartnerOSHook
 from airflow_provider_partneros.testing import (
     DEMO_APPLICATION_SLUG,
     DEMO_PASSWORD,
@@ -807,7 +808,7 @@ def _run_async_status(
 ) -> PartnerOSError | None:
     import asyncio
 
-    from airflow_provider_partneros.triggers._session import shared_session
+    from airflow_provider_partneros._sessions.async_transport import shared_session
 
     async def go() -> PartnerOSError | None:
         async with shared_session(settings) as session:

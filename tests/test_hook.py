@@ -15,6 +15,7 @@ import pytest
 from airflow.sdk import DAG, task
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_partneros import _protocol as protocol
 from airflow_provider_partneros.exceptions import (
     PartnerOSBadRequestError,
     PartnerOSConfigError,
@@ -234,11 +235,23 @@ def test_sign_in_rate_limit_is_waited_out_using_x_retry_after(
     assert standin.sign_ins == 1
 
 
-def test_rate_limit_that_outlasts_the_retries_is_retryable_with_the_server_delay(
+def test_a_rate_limited_sign_in_is_waited_out_beyond_max_retries_and_the_call_succeeds(
     standin: PartnerOSStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     use_connection(monkeypatch, standin, max_retries=0)
-    standin.inject(Fault.rate_limited(retry_after=7, route="/api/auth/sign-in/email"))
+    standin.inject(Fault.rate_limited(retry_after=1, route="/api/auth/sign-in/email", times=3))
+    with PartnerOSHook() as hook:
+        assert hook.get_integration_status(STATUS)["status"] == "active"
+
+    assert standin.requests["POST /api/auth/sign-in/email"] == 4  # three 429s waited out, then in
+
+
+def test_rate_limit_that_outlasts_the_sign_in_deadline_is_retryable_with_the_server_delay(
+    standin: PartnerOSStandIn, monkeypatch: pytest.MonkeyPatch, mocker: Any
+) -> None:
+    use_connection(monkeypatch, standin, max_retries=0)
+    mocker.patch.object(protocol, "sign_in_patience", return_value=5.0)  # the seam: the deadline
+    standin.inject(Fault.rate_limited(retry_after=7, route="/api/auth/sign-in/email", times=None))
     with PartnerOSHook() as hook, pytest.raises(PartnerOSRateLimitedError) as err:
         hook.get_integration_status(STATUS)
 

@@ -252,3 +252,64 @@ def test_a_429_names_the_sign_in_limit_only_when_the_sign_in_was_limited() -> No
     assert "sign-in" not in on_a_call.message
     assert on_sign_in.retry_after == on_a_call.retry_after == 4  # type: ignore[attr-defined]
     assert "Retry after 4 s." in on_a_call.message
+
+
+# --- the patient sign-in ------------------------------------------------------------------------------
+
+
+def _drive_sign_in(
+    s: PartnerOSSettings, replies: list[HttpReply], clock: list[float]
+) -> tuple[list[float], HttpReply | Exception]:
+    """Run ``sign_in_flow`` against scripted replies; sleeps advance the fake clock."""
+    flow = protocol.sign_in_flow(s, rng=lambda: 0.5, clock=lambda: clock[0])
+    sleeps: list[float] = []
+    answer: Any = None
+    try:
+        while True:
+            action = flow.send(answer)
+            if isinstance(action, Sleep):
+                sleeps.append(action.seconds)
+                clock[0] += action.seconds
+                answer = None
+            else:
+                answer = replies.pop(0)
+    except StopIteration as stop:
+        return sleeps, stop.value
+    except Exception as err:
+        return sleeps, err
+
+
+LIMITED = HttpReply(429, {"x-retry-after": "7"}, b'{"message": "Too many requests."}')
+SIGNED_IN = HttpReply(200, {}, b"{}")
+
+
+def test_a_rate_limited_sign_in_waits_out_the_limiter_past_max_retries() -> None:
+    replies = [LIMITED] * 6 + [SIGNED_IN]
+    sleeps, outcome = _drive_sign_in(settings(max_retries=1), replies, [0.0])
+
+    assert not isinstance(outcome, Exception)
+    assert replies == []  # signed in on the 7th attempt
+    assert len(sleeps) == 6  # far more than max_retries=1
+    assert all(7 < s <= 7 + protocol.SIGN_IN_JITTER for s in sleeps)  # the server's delay, spread
+
+
+def test_a_rate_limited_sign_in_gives_up_at_its_deadline_with_a_rate_limit_error() -> None:
+    s = settings(timeout=1, max_retries=0)
+    sleeps, outcome = _drive_sign_in(s, [LIMITED] * 100, [0.0])
+
+    assert type(outcome).__name__ == "PartnerOSRateLimitedError"
+    assert sum(sleeps) <= protocol.sign_in_patience(s)
+    assert sum(sleeps) > protocol.sign_in_patience(s) - 7 - protocol.SIGN_IN_JITTER
+
+
+def test_the_sign_in_deadline_follows_the_connection_timeout() -> None:
+    assert protocol.sign_in_patience(settings(timeout=60)) == 60 * protocol.SIGN_IN_PATIENCE_TIMEOUTS
+    assert protocol.sign_in_patience(settings(timeout=1)) == protocol.SIGN_IN_PATIENCE_FLOOR
+
+
+def test_the_connection_test_button_does_not_wait_out_the_limiter() -> None:
+    s = settings(max_retries=0).with_overrides(patient_sign_in=False)
+    sleeps, outcome = _drive_sign_in(s, [LIMITED], [0.0])
+
+    assert sleeps == []
+    assert type(outcome).__name__ == "PartnerOSRateLimitedError"

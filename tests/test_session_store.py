@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_partneros._config import settings_from_connection
-from airflow_provider_partneros._session_store import SessionStore
+from airflow_provider_partneros._sessions.file_store import FileStore
 from airflow_provider_partneros.exceptions import PartnerOSInvalidCredentialsError
 from airflow_provider_partneros.hooks.partneros import PartnerOSHook
 from airflow_provider_partneros.testing import DEMO_EMAIL, DEMO_ORG_ID, DEMO_PASSWORD, Fault, PartnerOSStandIn
@@ -140,7 +140,7 @@ def test_a_wrong_password_is_tried_once_for_all_tasks_starting_together(
 def test_a_triggerer_and_the_tasks_of_its_host_share_one_session(
     standin: PartnerOSStandIn, env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow_provider_partneros.triggers._session import load_settings, shared_session
+    from airflow_provider_partneros._sessions.async_transport import load_settings, shared_session
 
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -376,7 +376,7 @@ def test_store_entries_are_keyed_by_every_part_of_the_identity(partneros_session
         extra = overrides.pop("extra", {})
         return settings_from_connection(conn_id="c", **{**fields, **overrides}, extra=extra)
 
-    store = SessionStore(partneros_session_dir)
+    store = FileStore(partneros_session_dir)
     names = {
         store.entry(settings()).name,
         store.entry(settings(password="other")).name,
@@ -585,8 +585,7 @@ def test_a_store_lock_that_never_comes_slows_the_task_but_never_fails_it(
 ) -> None:
     import fcntl
 
-    from airflow_provider_partneros import _session_store
-    from airflow_provider_partneros.hooks import partneros as hook_module
+    from airflow_provider_partneros._sessions import lifecycle
 
     for name, value in connection_env(standin, partneros_session_dir).items():
         monkeypatch.setenv(name, value)
@@ -597,11 +596,11 @@ def test_a_store_lock_that_never_comes_slows_the_task_but_never_fails_it(
         password=DEMO_PASSWORD,
         extra={"timeout": 10},
     )
-    entry = _session_store.open_store(settings)
+    entry = FileStore(partneros_session_dir).entry(settings)
     # A stuck holder: this process holds the entry's lock for the whole test.
     held = os.open(partneros_session_dir / f"{entry.name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(held, fcntl.LOCK_EX)
-    mocker.patch.object(hook_module, "lock_wait", return_value=0.5)  # the seam: how long to wait
+    mocker.patch.object(lifecycle, "lock_wait", return_value=0.5)  # the seam: how long to wait
     try:
         with PartnerOSHook() as hook:
             assert hook.get_integration_status("conn_salesforce_demo")["status"] == "active"
@@ -615,7 +614,7 @@ def test_a_store_lock_that_never_comes_slows_the_task_but_never_fails_it(
 
 def test_the_wait_for_another_tasks_sign_in_covers_its_slowest_sign_in() -> None:
     from airflow_provider_partneros._protocol import MAX_RETRY_DELAY
-    from airflow_provider_partneros._session_store import LOCK_WAIT, lock_wait
+    from airflow_provider_partneros._sessions.flows import LOCK_WAIT, lock_wait
 
     slow = settings_from_connection(
         conn_id="c", host="https://app.partneros.com", login="a@b.c", password="p", extra={"timeout": 120}

@@ -20,6 +20,7 @@ from airflow_provider_partneros._integration import (
     parse_synced_after,
     validate_arguments,
 )
+from airflow_provider_partneros._sessions import async_transport
 from airflow_provider_partneros.exceptions import (
     PartnerOSConfigError,
     PartnerOSError,
@@ -36,7 +37,6 @@ from airflow_provider_partneros.testing import (
     Fault,
     PartnerOSStandIn,
 )
-from airflow_provider_partneros.triggers import _session
 from airflow_provider_partneros.triggers.integration import IntegrationStatusTrigger
 
 STATUS_KEY = "GET /api/integrations/{id}/status"
@@ -341,11 +341,11 @@ def test_trigger_never_blocks_the_event_loop(
     assert blocking_calls == []
 
 
-# The per-exchange deadline: ``_bounded`` is asyncio.timeout on 3.11+, ``_bounded_py310`` on 3.10;
+# The per-exchange deadline: ``_bounded`` is asyncio.timeout on 3.11+, ``bounded_py310`` on 3.10;
 # both are checked on every Python, including the race that asyncio.wait_for loses before 3.12.
 BOUNDED = [
-    pytest.param(_session._bounded, id="this-python"),
-    pytest.param(_session._bounded_py310, id="py310-variant"),
+    pytest.param(async_transport.bounded, id="this-python"),
+    pytest.param(async_transport.bounded_py310, id="py310-variant"),
 ]
 
 
@@ -609,7 +609,8 @@ def test_sensor_import_is_light() -> None:
         "from airflow_provider_partneros.sensors.integration import IntegrationStatusSensor;"
         "ms = (time.perf_counter() - t) * 1000;"
         "heavy = [m for m in ('requests', 'airflow_provider_partneros.hooks.partneros',"
-        " 'airflow_provider_partneros.triggers._session', 'airflow.triggers.base') if m in sys.modules];"
+        " 'airflow_provider_partneros._sessions.async_transport', 'airflow.triggers.base')"
+        " if m in sys.modules];"
         "print(ms, heavy)"
     )
     out = subprocess.run(

@@ -102,7 +102,7 @@ class IntegrationStatusTrigger(BaseTrigger):
         yield TriggerEvent(event)  # type: ignore[no-untyped-call]
 
     async def _wait(self) -> dict[str, Any]:
-        from airflow_provider_partneros.triggers._session import load_settings, shared_session
+        from airflow_provider_partneros._sessions.async_transport import load_settings, shared_session
 
         polls = 0
         transient = 0

@@ -184,7 +184,7 @@ class IntegrationSyncedTrigger(BaseEventTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll forever; yield once per new healthy sync. Nothing PartnerOS does ends this loop."""
-        from airflow_provider_partneros.triggers._session import load_settings, shared_session
+        from airflow_provider_partneros._sessions.async_transport import load_settings, shared_session
 
         store = _MarkStore(self)
         mark: str | None = None  # lastSyncAt of the last event reported (or the baseline)

@@ -1,31 +1,28 @@
-"""The async transport: drives the same ``_protocol`` flows as the sync hook, over ``httpx``.
+"""The async transport: drives ``_protocol`` flows and the session lifecycle over ``httpx``.
 
-One :class:`AsyncPartnerOSSession` is shared by every trigger of one event loop that uses the same
-PartnerOS identity (see :func:`shared_session`): a triggerer runs one loop for all its triggers, so
-200 deferred sensors sign in once, and when the session expires the first one to meet the 401 signs
-in again while the others wait on the lock and then reuse the new session. That session is in turn
-the host's shared one (:mod:`airflow_provider_partneros._session_store`), so a host running workers
-and a triggerer signs in once for all of them. Nothing here decides what
-a request means or whether to retry: that is :mod:`airflow_provider_partneros._protocol`'s job.
+One :class:`AsyncSession` is shared by every trigger of one event loop that uses the same PartnerOS
+identity (see :func:`shared_session`): a triggerer runs one loop for all its triggers, so 200 deferred
+sensors sign in once, and when the session expires the first one to meet the 401 signs in again while
+the others wait on the lock and then reuse the new session. That session is in turn the store's shared
+one (:class:`~.lifecycle.SessionLifecycle`), so a host or deployment running workers and triggerers
+signs in once for all of them. Every store operation runs in a worker thread: a slow store (Redis)
+never blocks the triggerer's event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import os
 import ssl
 import sys
 import threading
-import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_partneros import _protocol as protocol
-from airflow_provider_partneros import _session_steward
 from airflow_provider_partneros._config import PartnerOSSettings, settings_from_airflow_connection
 from airflow_provider_partneros._protocol import (
     EnsureSession,
@@ -36,49 +33,29 @@ from airflow_provider_partneros._protocol import (
     Sleep,
     TransportFailure,
 )
-from airflow_provider_partneros._session_store import (
-    CookieRecord,
-    EntryLock,
-    Lease,
-    LockEntry,
-    Obtained,
-    SignIn,
-    SignOut,
-    StartSteward,
-    StoreEntry,
-    StoreFlow,
-    StoreRefused,
-    configured_linger,
-    cookie_records,
-    install_cookies,
-    lock_wait,
-    obtain_flow,
-    open_store,
-    release_flow,
+from airflow_provider_partneros._sessions.flows import LockEntry, SignIn, SignOut, StartSteward, StoreIO
+from airflow_provider_partneros._sessions.lifecycle import (
+    LifecycleFlow,
+    Note,
+    OpenStores,
+    SessionLifecycle,
+    UseCookies,
 )
-from airflow_provider_partneros.exceptions import PartnerOSError
+from airflow_provider_partneros._sessions.records import CookieRecord, cookie_records, install_cookies
+from airflow_provider_partneros._sessions.store import Held, StoreEntry
+from airflow_provider_partneros._sessions.sync_transport import Log
 
 if TYPE_CHECKING:
     import httpx
 
 _T = TypeVar("_T")
 
-
-class Log(Protocol):
-    """What the session needs of a logger (stdlib or Airflow's structlog-based one)."""
-
-    def info(self, msg: str, /, *args: Any) -> Any: ...
-
-    def warning(self, msg: str, /, *args: Any) -> Any: ...
-
-
+sleep = asyncio.sleep
+"""How the transport waits when a flow says so (a module attribute: the seam for tests' clocks)."""
 SIGN_OUT_TIMEOUT = 5.0
 """Sign-out is a courtesy (sessions expire on their own): never let it hold up a trigger for long."""
-SIGN_IN_FAILURE_REUSE = 2.0
-"""Seconds a failed sign-in's error is reused instead of trying again (see ``_raise_recent_failure``)."""
 MAX_CONNECTIONS = 20
 """Upper bound of parallel HTTP connections per shared session, however many triggers share it."""
-_UNRESOLVED = object()
 
 
 async def load_settings(conn_id: str, log: Log | None = None) -> PartnerOSSettings:
@@ -89,31 +66,26 @@ async def load_settings(conn_id: str, log: Log | None = None) -> PartnerOSSettin
     aextra = getattr(conn, "aextra_dejson", None)
     extra = await aextra() if aextra is not None else conn.extra_dejson
     settings = settings_from_airflow_connection(conn_id, conn, extra)
-    await _amask(settings.password)
+    await amask(settings.password)
     if log is not None:
         for warning in settings.warnings:
             log.warning("%s", warning)
     return settings
 
 
-class AsyncPartnerOSSession:
+class AsyncSession:
     """One signed-in PartnerOS session usable by many coroutines at once."""
 
     def __init__(self, settings: PartnerOSSettings, log: Log | None = None) -> None:
         self.settings = settings
         self.log = log
+        self.lifecycle = SessionLifecycle(settings)
         self._client: httpx.AsyncClient | None = None
         self._public_client: httpx.AsyncClient | None = None
         self._lock = asyncio.Lock()
         self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
-        self._generation = 0
-        """0 = not signed in; incremented by every successful sign-in."""
-        self._sign_in_error: tuple[float, PartnerOSError] | None = None
-        self._lease: Lease | None = None
-        self._store: StoreEntry | object | None = _UNRESOLVED
-        self._linger = 0.0
         self.sign_in_count = 0
-        """Sign-ins this session made itself (joining the host's shared session is not one)."""
+        """Sign-ins this session made itself (joining a store's shared session is not one)."""
 
     # --- public calls -----------------------------------------------------------------------------
 
@@ -131,17 +103,17 @@ class AsyncPartnerOSSession:
 
     @property
     def generation(self) -> int:
-        return self._generation
+        return self.lifecycle.generation
 
     @property
     def shares_session(self) -> bool:
-        """True while the session is the host's shared one (the store), not one of its own."""
-        return self._lease is not None
+        """True while the session is a store's shared one, not one of its own."""
+        return self.lifecycle.shares_session
 
-    # --- the driver loop ---------------------------------------------------------------------------
+    # --- the protocol driver -----------------------------------------------------------------------
 
     async def run(self, flow: Flow, *, client: httpx.AsyncClient | None = None) -> Any:
-        """Drive a protocol flow: the async twin of ``PartnerOSHook._run``."""
+        """Drive a protocol flow: the async twin of :meth:`.sync_transport.SyncSession.run`."""
         result: Any = None
         while True:
             try:
@@ -155,101 +127,23 @@ class AsyncPartnerOSSession:
                     self.log.info(
                         "PartnerOS: waiting %.1f s before retrying (%s).", action.seconds, action.reason
                     )
-                await asyncio.sleep(action.seconds)
+                await sleep(action.seconds)
                 result = None
             elif isinstance(action, EnsureSession):
-                result = await self._ensure_session()
+                result = self.lifecycle.usable()
+                if not result:
+                    async with self._lock:
+                        result = await self._drive(self.lifecycle.obtain())
             elif isinstance(action, RenewSession):
-                result = await self._renew_session(action.stale)
+                async with self._lock:
+                    result = await self._drive(self.lifecycle.obtain(stale=action.stale))
             else:  # pragma: no cover - a protocol bug, not a runtime condition
                 raise TypeError(f"unknown protocol action {action!r}")
 
-    async def _ensure_session(self) -> int:
-        if self._generation and not self._due_for_rotation():
-            return self._generation
-        async with self._lock:
-            if not self._generation or self._due_for_rotation():
-                self._raise_recent_failure()
-                await self._replace_session(refused=False)
-            return self._generation
+    # --- the lifecycle driver ----------------------------------------------------------------------
 
-    async def _renew_session(self, stale: int) -> int:
-        async with self._lock:
-            if self._generation == stale:
-                self._raise_recent_failure()
-                if self.log is not None:
-                    self.log.info("PartnerOS session expired; signing in again (shared by this triggerer).")
-                await self._replace_session(refused=True)
-            return self._generation
-
-    def _due_for_rotation(self) -> bool:
-        lease = self._lease
-        return lease is not None and lease.session.age(time.time()) >= self.settings.session_max_age
-
-    def _raise_recent_failure(self) -> None:
-        """A sign-in that just failed fails everyone queued behind it (and late arrivals for a short
-        while): 200 triggers must not turn one refused or rate-limited sign-in into 200 more attempts."""
-        failure = self._sign_in_error
-        if failure is not None and time.monotonic() - failure[0] < SIGN_IN_FAILURE_REUSE:
-            raise copy.copy(failure[1])
-
-    async def _replace_session(self, *, refused: bool) -> None:
-        """Put a usable session in the cookie jar (caller holds ``_lock``): the host's shared one, or
-        without sharing (or if the store is unusable) a sign-in of this session's own."""
-        old = self._lease
-        try:
-            got: Obtained = await self._drive_store(
-                obtain_flow(
-                    await self._store_entry(),
-                    old=old,
-                    refused=refused,
-                    max_age=self.settings.session_max_age,
-                    linger=self._linger,
-                    wait=lock_wait(self.settings),
-                )
-            )
-        except PartnerOSError as err:
-            self._sign_in_error = (time.monotonic(), err)
-            raise
-        self._sign_in_error = None
-        if got.store_failed is not None:
-            self._warn(f"PartnerOS session store unusable ({got.store_failed}); signing in without it.")
-            self._store = None
-        if self.log is not None and got.joined_age is not None:
-            self.log.info(
-                "Using this host's shared PartnerOS session (signed in %.0f s ago).", got.joined_age
-            )
-        self._lease = got.lease
-        for record in got.cookies:
-            await _amask(record.value)
-        install_cookies(self._session_client().cookies.jar, got.cookies)
-        self._generation += 1
-        if old is not None and old is not self._lease:
-            await self._release(old)
-
-    async def _release(self, lease: Lease) -> None:
-        try:
-            if isinstance(self._store, StoreEntry):
-                await self._drive_store(release_flow(self._store, lease, linger=self._linger))
-        except Exception as err:  # releasing a session must never fail a trigger
-            self._warn(f"PartnerOS: could not release a session ({type(err).__name__}).")
-        finally:
-            lease.drop()
-
-    async def _store_entry(self) -> StoreEntry | None:
-        if not self.settings.session_sharing:
-            return None
-        if self._store is _UNRESOLVED:
-            try:
-                self._store = await asyncio.to_thread(open_store, self.settings)
-                self._linger = configured_linger()
-            except StoreRefused as err:
-                self._warn(f"PartnerOS session store refused: {err} Signing in without it.")
-                self._store = None
-        return self._store if isinstance(self._store, StoreEntry) else None
-
-    async def _drive_store(self, flow: StoreFlow) -> Any:
-        """Drive a store flow: the entry lock is awaited in a thread, sign-in and sign-out here."""
+    async def _drive(self, flow: LifecycleFlow) -> Any:
+        """Perform a lifecycle flow's actions; store I/O runs in worker threads, never in the loop."""
         result: Any = None
         error: Exception | None = None
         try:
@@ -260,24 +154,42 @@ class AsyncPartnerOSSession:
                     return stop.value
                 result, error = None, None
                 try:
-                    if isinstance(action, LockEntry):
-                        result = await _lock_in_thread(action.entry, action.deadline)
-                    elif isinstance(action, SignIn):
-                        result = await self._sign_in_fresh(shared=action.shared)
-                    elif isinstance(action, SignOut):
-                        await self._sign_out(action.cookies)
-                    elif isinstance(action, StartSteward):
-                        await asyncio.to_thread(
-                            _session_steward.start, action.entry, self.settings, self._linger
-                        )
-                    else:  # pragma: no cover - a store bug, not a runtime condition
-                        raise TypeError(f"unknown store action {action!r}")
+                    result = await self._perform(action)
                 except Exception as err:
                     error = err
         finally:
             flow.close()
 
-    async def _sign_in_fresh(self, *, shared: bool = False) -> tuple[CookieRecord, ...]:
+    async def _perform(self, action: object) -> Any:
+        if isinstance(action, StoreIO):
+            return await asyncio.to_thread(action.function, *action.args)
+        if isinstance(action, LockEntry):
+            return await _lock_in_thread(action.entry, action.deadline)
+        if isinstance(action, SignIn):
+            return await self._sign_in_fresh(action.scope)
+        if isinstance(action, SignOut):
+            return await self._sign_out(action.cookies)
+        if isinstance(action, UseCookies):
+            for record in action.cookies:
+                await amask(record.value)
+            install_cookies(self._session_client().cookies.jar, action.cookies)
+            return None
+        if isinstance(action, Note):
+            if self.log is not None:
+                (self.log.warning if action.level == "warning" else self.log.info)("%s", action.message)
+            return None
+        if isinstance(action, OpenStores):
+            from airflow_provider_partneros._sessions.config import adeployment_store_connection, open_entries
+
+            deployment = await adeployment_store_connection()
+            return await asyncio.to_thread(open_entries, action.settings, deployment)
+        if isinstance(action, StartSteward):
+            from airflow_provider_partneros._sessions import steward
+
+            return await asyncio.to_thread(steward.start, action.entry, self.settings, self.lifecycle.linger)
+        raise TypeError(f"unknown session action {action!r}")  # pragma: no cover - a lifecycle bug
+
+    async def _sign_in_fresh(self, scope: str | None) -> tuple[CookieRecord, ...]:
         """Sign in with a new, empty cookie jar and return its cookies; the jar the triggers use is only
         ever replaced cookie by cookie, so no poll in flight sees it empty."""
         client = _new_client(self.settings)
@@ -290,16 +202,12 @@ class AsyncPartnerOSSession:
         self.sign_in_count += 1
         if self.log is not None:
             self.log.info(
-                "Signed in to %s (shared session%s, sign-in %d).",
+                "Signed in to %s (%s, sign-in %d).",
                 self.settings.base_url,
-                " of this host" if shared else "",
+                f"shared by this {scope}" if scope else "shared by this triggerer",
                 self.sign_in_count,
             )
         return records
-
-    def _warn(self, message: str) -> None:
-        if self.log is not None:
-            self.log.warning("%s", message)
 
     # --- HTTP ----------------------------------------------------------------------------------------
 
@@ -331,7 +239,7 @@ class AsyncPartnerOSSession:
             # Queue here rather than inside httpx's pool: waiting polls cost nothing, and the
             # timeout below measures the exchange itself, not the time spent behind other triggers.
             async with self._slots:
-                reply = await _bounded(self._exchange(client, request), settings.timeout)
+                reply = await bounded(self._exchange(client, request), settings.timeout)
         except asyncio.TimeoutError:
             return TransportFailure("timeout", f"no complete answer within {settings.timeout:g} s")
         except httpx.HTTPError as err:
@@ -370,23 +278,21 @@ class AsyncPartnerOSSession:
         # "session"/"cookie" names are not masked by Airflow automatically: register every value.
         for cookie in client.cookies.jar:
             if cookie.value:
-                await _amask(cookie.value)
+                await amask(cookie.value)
 
     # --- lifecycle -----------------------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Release the session (signing it out if no one else uses it; bounded, never raises) and
-        close the HTTP clients."""
-        client, self._client = self._client, None
-        public, self._public_client = self._public_client, None
-        lease, self._lease = self._lease, None
-        generation, self._generation = self._generation, 0
+        """Let the session go (see :meth:`SessionLifecycle.close`) and close the HTTP clients."""
         try:
-            if lease is not None:
-                await self._release(lease)
-            elif client is not None and generation:
-                await self._sign_out(cookie_records(client.cookies.jar))
+            async with self._lock:
+                await self._drive(self.lifecycle.close())
+        except Exception as err:  # releasing must never fail a trigger
+            if self.log is not None:
+                self.log.warning("PartnerOS: could not release the session (%s).", type(err).__name__)
         finally:
+            client, self._client = self._client, None
+            public, self._public_client = self._public_client, None
             for c in (client, public):
                 if c is not None:
                     with contextlib.suppress(Exception):
@@ -422,7 +328,7 @@ class AsyncPartnerOSSession:
 
 @dataclass
 class _Entry:
-    session: AsyncPartnerOSSession
+    session: AsyncSession
     loop: asyncio.AbstractEventLoop
     users: int = 0
 
@@ -435,9 +341,7 @@ _STRONG_REGISTRY: dict[int, dict[str, _Entry]] = {}
 
 
 @contextlib.asynccontextmanager
-async def shared_session(
-    settings: PartnerOSSettings, log: Log | None = None
-) -> AsyncIterator[AsyncPartnerOSSession]:
+async def shared_session(settings: PartnerOSSettings, log: Log | None = None) -> AsyncIterator[AsyncSession]:
     """Borrow this loop's session for ``settings.session_key``; the last user out signs it out.
 
     Keyed per event loop because an ``asyncio.Lock`` and an ``httpx.AsyncClient`` belong to the loop
@@ -448,7 +352,7 @@ async def shared_session(
     key = settings.session_key
     entry = sessions.get(key)
     if entry is None or entry.loop is not loop:
-        entry = sessions[key] = _Entry(AsyncPartnerOSSession(settings, log), loop)
+        entry = sessions[key] = _Entry(AsyncSession(settings, log), loop)
     entry.users += 1
     try:
         yield entry.session
@@ -475,7 +379,7 @@ def active_sessions() -> int:
 # --- helpers ---------------------------------------------------------------------------------------
 
 
-async def _lock_in_thread(entry: StoreEntry, deadline: float) -> EntryLock | None:
+async def _lock_in_thread(entry: StoreEntry, deadline: float) -> Held | None:
     """Wait for the store entry's lock in a worker thread, never in the event loop. If the waiting
     trigger is cancelled, the thread stops waiting, and a lock it got anyway is released."""
     cancelled = threading.Event()
@@ -488,14 +392,14 @@ async def _lock_in_thread(entry: StoreEntry, deadline: float) -> EntryLock | Non
         raise
 
 
-def _release_unwanted_lock(waiter: asyncio.Future[EntryLock | None]) -> None:
+def _release_unwanted_lock(waiter: asyncio.Future[Held | None]) -> None:
     if not waiter.cancelled() and waiter.exception() is None:
         lock = waiter.result()
         if lock is not None:
             lock.release()
 
 
-async def _bounded(awaitable: Awaitable[_T], seconds: float) -> _T:
+async def bounded(awaitable: Awaitable[_T], seconds: float) -> _T:
     """Await with a total deadline without losing a cancellation.
 
     ``asyncio.wait_for`` before Python 3.12 can swallow a cancellation that arrives as the inner
@@ -505,10 +409,10 @@ async def _bounded(awaitable: Awaitable[_T], seconds: float) -> _T:
     if sys.version_info >= (3, 11):
         async with asyncio.timeout(seconds):
             return await awaitable
-    return await _bounded_py310(awaitable, seconds)  # pragma: no cover - Python 3.10
+    return await bounded_py310(awaitable, seconds)  # pragma: no cover - Python 3.10
 
 
-async def _bounded_py310(awaitable: Awaitable[_T], seconds: float) -> _T:
+async def bounded_py310(awaitable: Awaitable[_T], seconds: float) -> _T:
     """Cancel this task at the deadline and turn only that cancellation into ``TimeoutError``.
 
     The task is suspended inside ``await awaitable`` whenever the deadline callback runs, so the
@@ -578,7 +482,7 @@ def _failure(err: BaseException) -> TransportFailure:
     return TransportFailure("interrupted", name)
 
 
-async def _amask(secret: str | None) -> None:
+async def amask(secret: str | None) -> None:
     """``amask_secret`` where it exists: the sync ``mask_secret`` talks to the supervisor with a
     blocking send, which must not happen inside the triggerer's event loop."""
     if not secret:
@@ -594,4 +498,4 @@ async def _amask(secret: str | None) -> None:
         sdk_log.mask_secret(secret)
 
 
-__all__ = ["AsyncPartnerOSSession", "load_settings", "shared_session"]
+__all__ = ["AsyncSession", "amask", "load_settings", "shared_session"]
