@@ -72,6 +72,19 @@ def killed_at(airflow: AirflowDeployment, run_id: str) -> float | None:
     return None
 
 
+def last_line_of_try_1(airflow: AirflowDeployment, run_id: str) -> float:
+    """When the killed try's task process wrote its last log line (it exits right after)."""
+    stamps = []
+    for line in airflow.task_log(DAG_ID, run_id, "batch").splitlines():
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            record = json.loads(line)
+            if record.get("try_number") == 1:
+                stamps.append(
+                    datetime.fromisoformat(str(record["timestamp"]).replace("Z", "+00:00")).timestamp()
+                )
+    return max(stamps)
+
+
 def analyzed(standin: PartnerOSStandIn) -> list[object]:
     return [r for r in standin.request_log if r.route == ANALYZE]
 
@@ -105,8 +118,10 @@ def test_batch_marked_failed_stops_at_once_keeps_its_work_and_the_retry_does_the
         killed = killed_at(airflow, run_id)
         assert killed is not None
 
-        # In flight at the kill: done within the timeout. Nothing started after it.
+        # In flight at the kill: done within the timeout. Nothing started after it. The try ends.
         time.sleep(TIMEOUT + 3)
+        ended = last_line_of_try_1(airflow, run_id)
+        assert ended - killed < TIMEOUT + 3
         assert all(r.status is not None for r in analyzed(standin)), "a call still in flight"
         late = [r.path for r in analyzed(standin) if r.time > killed + 0.2]
         assert late == []
@@ -129,3 +144,4 @@ def test_batch_marked_failed_stops_at_once_keeps_its_work_and_the_retry_does_the
         assert airflow.wait_for_run(DAG_ID, run_id, timeout=120) == "success"
         retried = [r.path.split("/")[3] for r in standin.request_log[before:] if r.route == ANALYZE]
         assert sorted(retried) == sorted(set(IDS) - done)
+        print(f"killed after {len(done)} of {N}; try 1 ended {ended - killed:.1f} s after on_kill")
