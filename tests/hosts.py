@@ -1,5 +1,6 @@
-"""Many hosts behind one IP, as real processes: each host is a launcher (``tests/task_processes.py``)
-with its own ``[partneros] session_dir``, forking its task processes; all of them reach the stand-in
+"""Many hosts behind one IP, as real processes: each host is a process forked by one launcher
+(``tests/task_processes.py``) with its own environment and ``[partneros] session_dir``, forking its
+task processes in turn; all of them reach the stand-in
 from 127.0.0.1, as hosts behind a NAT or KubernetesExecutor pods reach PartnerOS from one egress IP.
 Every task of every host is released at once through one gate file."""
 
@@ -10,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,44 +40,51 @@ def run_hosts(
     env: dict[str, str] | None = None,
     linger: float = 0.0,
     timeout: float = 600.0,
+    host_env_extra: Callable[[int], dict[str, str]] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> HostsRun:
-    """Start ``hosts`` hosts of ``per_host`` tasks each, open the gate, and wait for all of them."""
+    """Start ``hosts`` hosts of ``per_host`` tasks each, open the gate, and wait for all of them.
+    ``host_env_extra(i)``: more environment for host ``i``; ``options``: more of
+    ``tests/task_processes.py``'s config (``hold``, ...)."""
     gate = tmp / "gate"
-    launchers = []
-    outs = []
+    host_configs = []
     for index in range(hosts):
-        home = tmp / f"host-{index}"
-        store = home / "store"
+        store = tmp / f"host-{index}" / "store"
         store.mkdir(parents=True, mode=0o700)
-        out = home / "out"
-        config = home / "config.json"
-        config.write_text(json.dumps({"n": per_host, "calls": calls, "out": str(out), "gate": str(gate)}))
         host_env = {
-            **os.environ,
-            "AIRFLOW_CONN_PARTNEROS_DEFAULT": connection_json,
             "AIRFLOW__PARTNEROS__SESSION_DIR": str(store),
-            "AIRFLOW__PARTNEROS__SESSION_LINGER": str(linger),
-            **(env or {}),
+            **(host_env_extra(index) if host_env_extra else {}),
         }
-        log = (home / "launcher.log").open("wb")
-        launchers.append(
-            subprocess.Popen(
-                [sys.executable, str(LAUNCHER), str(config)],
-                env=host_env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        host_configs.append({"env": host_env, "out": str(tmp / f"host-{index}" / "out")})
+    config = tmp / "hosts.json"
+    launcher_config = {
+        "n": per_host,
+        "calls": calls,
+        "gate": str(gate),
+        "hosts": host_configs,
+        **(options or {}),
+    }
+    config.write_text(json.dumps(launcher_config))
+    common_env = {
+        **os.environ,
+        "AIRFLOW_CONN_PARTNEROS_DEFAULT": connection_json,
+        "AIRFLOW__PARTNEROS__SESSION_LINGER": str(linger),
+        **(env or {}),
+    }
+    with (tmp / "launcher.log").open("wb") as log:
+        launcher = subprocess.Popen(
+            [sys.executable, str(LAUNCHER), str(config)], env=common_env, stdout=log, stderr=subprocess.STDOUT
         )
-        outs.append(out)
+    outs = [Path(h["out"]) for h in host_configs]
     deadline = time.monotonic() + timeout
     for out in outs:  # every task process exists and waits at the gate
         while not (out / "pids.json").exists():
+            assert launcher.poll() is None, f"the launcher ended early (see {tmp / 'launcher.log'})"
             assert time.monotonic() < deadline, "a host did not start its tasks"
             time.sleep(0.05)
     started = time.monotonic()
     gate.touch()
-    for launcher in launchers:
-        launcher.wait(timeout=max(1.0, deadline - time.monotonic()))
+    launcher.wait(timeout=max(1.0, deadline - time.monotonic()))
     wall = time.monotonic() - started
     results = [json.loads(p.read_text()) for out in outs for p in sorted(out.glob("[0-9]*.json"))]
     assert len(results) == hosts * per_host, "a task process ended without reporting"

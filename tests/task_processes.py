@@ -56,12 +56,36 @@ def child(index: int, config: dict[str, Any], out: Path) -> None:
 
 def main() -> None:
     config = json.loads(Path(sys.argv[1]).read_text())
-    out = Path(config["out"])
-    out.mkdir(parents=True, exist_ok=True)
     import airflow.sdk  # noqa: F401  (warm up before forking: the children start at once)
 
     from airflow_provider_partneros.hooks import partneros  # noqa: F401
 
+    hosts = config.get("hosts")
+    if not hosts:
+        run_tasks(config)
+        return
+    # Several hosts: each a forked process with its own environment (its own session store), whose
+    # task processes it forks in turn, so hosts share nothing but what real hosts would.
+    host_pids = []
+    for host in hosts:
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                os.environ.update(host["env"])
+                run_tasks({**config, "out": host["out"]})
+            except BaseException:
+                code = 1
+            os._exit(code)
+        host_pids.append(pid)
+    for pid in host_pids:
+        os.waitpid(pid, 0)
+
+
+def run_tasks(config: dict[str, Any]) -> None:
+    """Fork ``n`` task processes, release them together, wait for them."""
+    out = Path(config["out"])
+    out.mkdir(parents=True, exist_ok=True)
     go_read, go_write = os.pipe()
     pids = []
     for index in range(int(config["n"])):

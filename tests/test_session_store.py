@@ -7,6 +7,7 @@ task does; they share a session only through the store directory, as tasks on on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ import pytest
 
 from airflow_provider_partneros._config import settings_from_connection
 from airflow_provider_partneros._sessions.file_store import FileStore
+from airflow_provider_partneros._sessions.flows import STEWARD_STARTUP
 from airflow_provider_partneros.exceptions import PartnerOSInvalidCredentialsError
 from airflow_provider_partneros.hooks.partneros import PartnerOSHook
 from airflow_provider_partneros.testing import DEMO_EMAIL, DEMO_ORG_ID, DEMO_PASSWORD, Fault, PartnerOSStandIn
@@ -298,7 +300,9 @@ def wait_until(condition: Any, timeout: float, what: str) -> float:
 def test_tasks_that_follow_each_other_share_one_lingering_session(
     standin: PartnerOSStandIn, partneros_session_dir: Path, tmp_path: Path
 ) -> None:
-    env = {**connection_env(standin, partneros_session_dir), "AIRFLOW__PARTNEROS__SESSION_LINGER": "4"}
+    # The linger outlasts the gap between two tasks: a launcher's start (importing Airflow), which on a
+    # busy 2-core machine takes several seconds.
+    env = {**connection_env(standin, partneros_session_dir), "AIRFLOW__PARTNEROS__SESSION_LINGER": "10"}
     results = []
     for n in range(3):  # one after another, never overlapping
         results += Tasks(tmp_path, f"task{n}", n=1, calls=["status"], env=env).wait()
@@ -306,8 +310,40 @@ def test_tasks_that_follow_each_other_share_one_lingering_session(
     assert failures(results) == []
     assert standin.sign_ins == 1
     assert standin.active_sessions == 1  # kept for the next task...
-    wait_until(lambda: standin.active_sessions == 0, 20, "the steward's sign-out")
-    assert standin.sign_outs == 1  # ...and signed out by the host's steward once unused for 4 s
+    wait_until(lambda: standin.active_sessions == 0, 30, "the steward's sign-out")
+    assert standin.sign_outs == 1  # ...and signed out by the host's steward once unused for 10 s
+
+
+def kill_stewards(store: Path) -> int:
+    """SIGKILL the stewards looking after ``store`` (what a KubernetesExecutor pod's end does)."""
+    killed = 0
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            is_steward = b"_sessions.steward" in cmdline.read_bytes()
+            environ = (cmdline.parent / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if is_steward and f"AIRFLOW__PARTNEROS__SESSION_DIR={store}".encode() in environ:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(cmdline.parent.name), signal.SIGKILL)
+                killed += 1
+    return killed
+
+
+def test_a_session_whose_steward_is_gone_is_signed_out_by_a_steward_the_next_task_starts(
+    standin: PartnerOSStandIn, partneros_session_dir: Path, tmp_path: Path
+) -> None:
+    env = {**connection_env(standin, partneros_session_dir), "AIRFLOW__PARTNEROS__SESSION_LINGER": "20"}
+    Tasks(tmp_path, "first", n=1, calls=["status"], env=env).wait()
+    assert kill_stewards(partneros_session_dir) == 1  # the signer's host is gone, and its steward with it
+    time.sleep(STEWARD_STARTUP)  # past the moment a steward just started might still be starting
+
+    results = Tasks(tmp_path, "next", n=1, calls=["status"], env=env).wait()
+
+    assert failures(results) == []
+    assert standin.sign_ins == 1  # the next task used the lingering session...
+    wait_until(lambda: standin.active_sessions == 0, 45, "a new steward's sign-out")
+    assert standin.sign_outs == 1  # ...and left a steward behind that signed it out after the linger
 
 
 def test_a_lingering_session_is_signed_out_at_its_max_age(

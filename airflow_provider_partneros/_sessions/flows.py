@@ -40,6 +40,9 @@ FATAL_FAILURE_REUSE = 10.0
 """A refused sign-in (wrong password...) fails the processes queued behind it for this long: 100
 tasks starting together must not turn one refusal into 100 attempts against the rate limit."""
 TRANSIENT_FAILURE_REUSE = 2.0
+STEWARD_STARTUP = 3.0
+"""Seconds a just-started steward may take to hold its guard; no second one is started meanwhile (one
+started anyway exits at once)."""
 
 
 def lock_wait(settings: PartnerOSSettings) -> float:
@@ -97,6 +100,26 @@ class StartSteward:
 
 StoreAction = StoreIO | LockEntry | SignIn | SignOut | StartSteward
 StoreFlow = Generator[StoreAction, Any, Any]
+
+
+def drive(flow: Generator[Any, Any, Any], perform: Callable[[Any], Any]) -> Any:
+    """Run a flow to its end in this thread: ``perform`` each action and send back its result, or
+    throw its error back into the flow (which decides whether that error matters)."""
+    result: Any = None
+    error: Exception | None = None
+    try:
+        while True:
+            try:
+                action = flow.throw(error) if error is not None else flow.send(result)
+            except StopIteration as stop:
+                return stop.value
+            result, error = None, None
+            try:
+                result = perform(action)
+            except Exception as err:
+                error = err
+    finally:
+        flow.close()
 
 
 # --- flows ----------------------------------------------------------------------------------------------
@@ -169,8 +192,7 @@ def _acquire_locked(
         current = state.current = StoredSession(secrets.token_hex(8), clock(), tuple(cookies))
         state.failure = None
         if linger > 0:
-            with contextlib.suppress(Exception):  # without a steward, the next visitor cleans up
-                yield StartSteward(entry)
+            yield from _start_steward(entry, state, clock())
     claim: Held = yield StoreIO(entry.claim, (current,))
     lease = Lease(entry, current, claim, interest)
     state.idle_since = None
@@ -258,8 +280,27 @@ def _release_locked(entry: StoreEntry, linger: float, clock: Callable[[], float]
     state: StoreState = yield StoreIO(entry.read)
     yield from _sign_out_unused(entry, state, keep_current=linger > 0)
     if state.current is not None and (yield StoreIO(entry.idle)):
-        state.idle_since = clock()
+        state.idle_since = now = clock()
+        starting = state.steward_started is not None and 0 <= now - state.steward_started < STEWARD_STARTUP
+        if not starting:
+            yield from _ensure_steward(entry, state, now)
     yield StoreIO(entry.write, (state,))
+
+
+def _ensure_steward(entry: StoreEntry, state: StoreState, now: float) -> StoreFlow:
+    """Start a steward for a session left lingering if none runs: the one its sign-in started may be
+    gone with its host (a KubernetesExecutor pod ends with its task, and everything in it)."""
+    guard: Held | None = yield StoreIO(entry.steward_guard)
+    if guard is None:
+        return  # a steward looks after it
+    yield StoreIO(guard.release)
+    yield from _start_steward(entry, state, now)
+
+
+def _start_steward(entry: StoreEntry, state: StoreState, now: float) -> StoreFlow:
+    state.steward_started = now
+    with contextlib.suppress(Exception):  # without a steward, the next visitor cleans up
+        yield StartSteward(entry)
 
 
 def steward_flow(
@@ -362,6 +403,7 @@ __all__ = [
     "StoreFlow",
     "StoreIO",
     "acquire_flow",
+    "drive",
     "lock_wait",
     "obtain_flow",
     "release_flow",

@@ -109,6 +109,8 @@ class StoreState:
     failure: dict[str, Any] | None = None
     idle_since: float | None = None
     """When the last process stopped using the current session (None while one uses it)."""
+    steward_started: float | None = None
+    """When a steward was last started for this entry (one starting up does not hold its guard yet)."""
 
     def to_json(self) -> str:
         def session(s: StoredSession) -> dict[str, Any]:
@@ -121,6 +123,7 @@ class StoreState:
                 "retired": [session(s) for s in self.retired],
                 "failure": self.failure,
                 "idle_since": self.idle_since,
+                "steward_started": self.steward_started,
             }
         )
 
@@ -142,6 +145,7 @@ class StoreState:
                 retired=[session(d) for d in doc.get("retired") or []],
                 failure=doc.get("failure"),
                 idle_since=float(doc["idle_since"]) if doc.get("idle_since") is not None else None,
+                steward_started=float(doc["steward_started"]) if doc.get("steward_started") else None,
             )
         except (ValueError, KeyError, TypeError):
             return cls()

@@ -20,15 +20,7 @@ from typing import Any
 
 from airflow_provider_partneros._config import PartnerOSSettings
 from airflow_provider_partneros._sessions.config import reopen_entry
-from airflow_provider_partneros._sessions.flows import (
-    LockEntry,
-    SignIn,
-    SignOut,
-    StartSteward,
-    StoreFlow,
-    StoreIO,
-    steward_flow,
-)
+from airflow_provider_partneros._sessions.flows import LockEntry, SignOut, StoreIO, drive, steward_flow
 from airflow_provider_partneros._sessions.store import StoreEntry
 from airflow_provider_partneros._sessions.sync_transport import sign_out_once
 
@@ -63,30 +55,15 @@ def start(entry: StoreEntry, settings: PartnerOSSettings, linger: float) -> None
     process.stdin.close()
 
 
-def drive(flow: StoreFlow, settings: PartnerOSSettings) -> Any:
-    """Perform a store flow's actions in this process (it only ever signs out)."""
-    result: Any = None
-    error: Exception | None = None
-    try:
-        while True:
-            try:
-                action = flow.throw(error) if error is not None else flow.send(result)
-            except StopIteration as stop:
-                return stop.value
-            result, error = None, None
-            try:
-                if isinstance(action, StoreIO):
-                    result = action.function(*action.args)
-                elif isinstance(action, LockEntry):
-                    result = action.entry.lock(action.deadline)
-                elif isinstance(action, SignOut):
-                    sign_out_once(settings, action.cookies, None)
-                elif isinstance(action, SignIn | StartSteward):  # pragma: no cover - not in steward_flow
-                    raise TypeError(f"the steward never performs {type(action).__name__}")
-            except Exception as err:
-                error = err
-    finally:
-        flow.close()
+def perform(action: object, settings: PartnerOSSettings) -> Any:
+    """Perform one action of :func:`steward_flow` in this process (it only ever signs out)."""
+    if isinstance(action, StoreIO):
+        return action.function(*action.args)
+    if isinstance(action, LockEntry):
+        return action.entry.lock(action.deadline)
+    if isinstance(action, SignOut):
+        return sign_out_once(settings, action.cookies, None)
+    raise TypeError(f"the steward never performs {action!r}")  # pragma: no cover - not in steward_flow
 
 
 def main() -> int:
@@ -115,7 +92,9 @@ def main() -> int:
             if not entry.alive():
                 return 0
             try:
-                busy = drive(steward_flow(entry, max_age=max_age, linger=linger), settings)
+                busy = drive(
+                    steward_flow(entry, max_age=max_age, linger=linger), lambda a: perform(a, settings)
+                )
             except Exception:  # noqa: S112 - a store hiccup (Redis restarting): try again next round
                 continue
             if not busy:

@@ -27,7 +27,14 @@ from airflow_provider_partneros._protocol import (
     Sleep,
     TransportFailure,
 )
-from airflow_provider_partneros._sessions.flows import LockEntry, SignIn, SignOut, StartSteward, StoreIO
+from airflow_provider_partneros._sessions.flows import (
+    LockEntry,
+    SignIn,
+    SignOut,
+    StartSteward,
+    StoreIO,
+    drive,
+)
 from airflow_provider_partneros._sessions.lifecycle import (
     LifecycleFlow,
     Note,
@@ -108,22 +115,7 @@ class SyncSession:
     # --- the lifecycle driver ----------------------------------------------------------------------------
 
     def _drive(self, flow: LifecycleFlow) -> Any:
-        """Perform a lifecycle flow's actions; an action's error is thrown back into the flow."""
-        result: Any = None
-        error: Exception | None = None
-        try:
-            while True:
-                try:
-                    action = flow.throw(error) if error is not None else flow.send(result)
-                except StopIteration as stop:
-                    return stop.value
-                result, error = None, None
-                try:
-                    result = self._perform(action)
-                except Exception as err:
-                    error = err
-        finally:
-            flow.close()
+        return drive(flow, self._perform)
 
     def _perform(self, action: object) -> Any:
         if isinstance(action, StoreIO):
