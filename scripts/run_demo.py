@@ -199,11 +199,16 @@ def _run_event_driven(deployment: Any, srv: Any) -> list[str]:
     started = time.monotonic()
     ins, outs, limited = srv.sign_ins, srv.sign_outs, srv.sign_in_rate_limited
     print(f"\n=== {EVENT_DAG_ID}: waiting for airflow standalone ===", flush=True)
-    deployment.wait_healthy(timeout=120)
+    healthy = deployment.wait_healthy(timeout=120)
     deployment.wait_for_dag(EVENT_DAG_ID, timeout=60)
+    parsed = time.monotonic() - (deployment.started_at or started)
     status_key = "GET /api/integrations/{id}/status"
     polls = srv.requests[status_key]
     _wait("the watcher's first polls (its baseline)", lambda: srv.requests[status_key] >= polls + 2, 60)
+    print(
+        f"deployment healthy {healthy:.0f} s after its start, DAG parsed at {parsed:.0f} s, watcher "
+        f"polling at {time.monotonic() - (deployment.started_at or started):.0f} s"
+    )
     synced = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     srv.set_integration(EVENT_CONNECTION, status="active", last_sync_at=synced)
     print(f"the stand-in's {EVENT_CONNECTION} finished a sync at {synced}; waiting for the run it causes")
