@@ -2,8 +2,9 @@
 
 Airflow 3.2+ builds the "add connection" form from ``conn-fields`` and ``ui-field-behaviour``
 here; the hook deliberately has no ``get_connection_form_widgets``. Defaults shown in the form
-are the ones :mod:`airflow_provider_partneros._config` applies, both read from ``_defaults`` so
-they cannot drift. This module must stay cheap to import: Airflow loads it in every component.
+are the ones :mod:`airflow_provider_partneros._connection.settings` applies, both read from
+:mod:`airflow_provider_partneros._connection.defaults` so they cannot drift. This module must stay
+cheap to import: Airflow loads it in every component.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_partneros import __version__
-from airflow_provider_partneros._defaults import (
+from airflow_provider_partneros._connection.defaults import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_RETRIES,
     DEFAULT_RETRY_BACKOFF,

@@ -44,7 +44,7 @@ def data_source(partneros_conn_id: Any) -> tuple[str, str | None]:
     """
     from airflow.sdk import BaseHook
 
-    from airflow_provider_partneros._config import settings_from_airflow_connection
+    from airflow_provider_partneros._connection.settings import settings_from_airflow_connection
 
     try:
         conn = BaseHook.get_connection(partneros_conn_id)

@@ -48,25 +48,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from airflow_provider_partneros._retry_delay import (
+from airflow_provider_partneros._retry.delay import (
     DEFAULT_MAX_RATE_LIMIT_DELAY,
     DEFAULT_MIN_RATE_LIMIT_DELAY,
     DEFAULT_RATE_LIMIT_MARGIN,
 )
+from airflow_provider_partneros.version_compat import airflow_version, retry_policies_available
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.retry_policy import RetryPolicy
 
 __all__ = ["partneros_retry_policy", "retry_policies_available"]
-
-
-def retry_policies_available() -> bool:
-    """Whether this Airflow has task retry policies (3.3+)."""
-    try:
-        import airflow.sdk.definitions.retry_policy  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def partneros_retry_policy(
@@ -102,14 +94,12 @@ def partneros_retry_policy(
 
 def _policy_class() -> Callable[..., RetryPolicy]:
     """The ``RetryPolicy`` subclass, imported on first use so this module imports on Airflow 3.2."""
-    try:
-        from airflow_provider_partneros._retry_policy import PartnerOSRetryPolicy
-    except ImportError:
-        from airflow.version import version as airflow_version
-
+    if not retry_policies_available():
         raise RuntimeError(
             f"partneros_retry_policy() needs Airflow 3.3 or newer (task retry_policy=); this is Airflow "
-            f"{airflow_version}. Without it, PartnerOS errors still fail at once when retrying cannot "
+            f"{airflow_version()}. Without it, PartnerOS errors still fail at once when retrying cannot "
             "help, and use the task's retries otherwise."
-        ) from None
+        )
+    from airflow_provider_partneros._retry.policy import PartnerOSRetryPolicy
+
     return PartnerOSRetryPolicy

@@ -4,13 +4,13 @@ Two measurements, both against the stand-in in its own process with ``analyze_de
 analyze endpoint is an AI call that takes seconds):
 
 * ``threads`` vs ``async``: the same 200 enrichments, 16 in flight, through the sync hook on threads
-  (``PartnerOSHook.analyze_partners``) and through the async transport the trigger uses
+  (``PartnerOSHook.batch_analyze_partners``) and through the async transport the trigger uses
   (``AsyncSession`` on one event loop, an ``asyncio.Semaphore`` of 16), both with the same
   protocol flows and the same 429 gate. Each in a fresh worker process; wall and process CPU of the
   batch only (connection lookup and imports excluded for both).
 * ``deployment``: a real scheduler (``airflow standalone``, LocalExecutor, parallelism 4 for 2 cores)
   runs 200 partners as 200 mapped ``AnalyzePartnerOperator`` tasks, then as one
-  ``AnalyzePartnersOperator`` task. Wall time is the DAG run's own start to end (from the REST API).
+  ``BatchAnalyzePartnersOperator`` task. Wall time is the DAG run's own start to end (from the REST API).
   CPU is every process of the deployment (api-server, scheduler, dag-processor, triggerer, executor
   workers, task supervisors and task processes), read from ``/proc`` for the whole process tree of
   ``airflow standalone`` before and after the run: utime + stime of the live processes plus cutime +
@@ -52,7 +52,7 @@ def _threads(control_port: int, n: int, delay: float, concurrency: int) -> dict[
     hook.settings  # noqa: B018 - the connection lookup is not part of the figure
     probe = c.ServerProbe(control_port)
     with c.timed() as t, hook:
-        batch = hook.analyze_partners(ids, max_concurrency=concurrency)
+        batch = hook.batch_analyze_partners(ids, max_concurrency=concurrency)
     return {
         "mode": "threads",
         "wall": t["wall"],
@@ -111,10 +111,10 @@ with DAG("bench_enrich_mapped", schedule=None, start_date=datetime(2026, 1, 1, t
 _BATCH_DAG = """
 from datetime import datetime, timezone
 from airflow.sdk import DAG
-from airflow_provider_partneros.operators import AnalyzePartnersOperator
+from airflow_provider_partneros.operators import BatchAnalyzePartnersOperator
 
 with DAG("bench_enrich_batch", schedule=None, start_date=datetime(2026, 1, 1, tzinfo=timezone.utc)):
-    AnalyzePartnersOperator(task_id="analyze", partner_ids={ids}, max_concurrency={concurrency})
+    BatchAnalyzePartnersOperator(task_id="analyze", partner_ids={ids}, max_concurrency={concurrency})
 """
 
 
@@ -329,7 +329,7 @@ def deployment_rows(result: dict[str, Any]) -> list[c.Row]:
     return [
         c.Row(
             "7",
-            f"{n} partners on a real scheduler: wall, one AnalyzePartnersOperator vs {n} mapped tasks",
+            f"{n} partners on a real scheduler: wall, one BatchAnalyzePartnersOperator vs {n} mapped tasks",
             f"{b['wall']:.1f} s",
             f"{m['wall']:.1f} s",
             c.fmt_ratio(wall_ratio),

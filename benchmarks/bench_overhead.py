@@ -24,7 +24,7 @@ def _overhead(control_port: int, calls: int, blocks: int) -> dict[str, Any]:
     import requests
 
     from airflow_provider_partneros.hooks.partneros import PartnerOSHook
-    from airflow_provider_partneros.testing.server import DEMO_SALESFORCE_CONNECTION as CID
+    from airflow_provider_partneros.testing import DEMO_SALESFORCE_CONNECTION as CID
 
     c.setup_connection(control_port)
     probe = c.ServerProbe(control_port)

@@ -20,7 +20,7 @@ FRESH = {"last_sync_at": "2099-01-01T00:00:00.000Z"}
 
 
 def _task_calls(control_port: int, kind: str, calls: int) -> dict[str, Any]:
-    from airflow_provider_partneros.testing.server import DEMO_SALESFORCE_CONNECTION as CID
+    from airflow_provider_partneros.testing import DEMO_SALESFORCE_CONNECTION as CID
 
     c.setup_connection(control_port)
     probe = c.ServerProbe(control_port)

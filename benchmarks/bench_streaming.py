@@ -29,7 +29,7 @@ VARIANTS = ("generate_icp", "generate_icp_to_file", "naive_requests_json")
 
 def _icp(control_port: int, variant: str, measure: str, size: int) -> dict[str, Any]:
     from airflow_provider_partneros.hooks.partneros import PartnerOSHook
-    from airflow_provider_partneros.testing.server import DEMO_SALESFORCE_CONNECTION
+    from airflow_provider_partneros.testing import DEMO_SALESFORCE_CONNECTION
 
     c.setup_connection(control_port)
     c.control_call(control_port, "set_icp_size", n=size)

@@ -56,7 +56,7 @@ async def _consume(trigger: Any, events: list[Any]) -> None:
 
 def _warm_up(kind: str, control_port: int) -> None:
     """One trigger to completion on a ready integration: loads every lazily imported module."""
-    from airflow_provider_partneros.testing.server import DEMO_SALESFORCE_CONNECTION
+    from airflow_provider_partneros.testing import DEMO_SALESFORCE_CONNECTION
 
     events: list[Any] = []
     asyncio.run(
@@ -109,7 +109,7 @@ def _signins(control_port: int, kind: str, n: int, polls: int) -> dict[str, Any]
 def _scale(
     control_port: int, kind: str, n: int, poke_interval: float, window: float, memory: bool
 ) -> dict[str, Any]:
-    from airflow_provider_partneros.testing.server import DEMO_SALESFORCE_CONNECTION
+    from airflow_provider_partneros.testing import DEMO_SALESFORCE_CONNECTION
 
     c.raise_fd_limit()
     c.setup_connection(control_port)

@@ -20,7 +20,7 @@ import sys
 import threading
 from typing import Any
 
-from airflow_provider_partneros.testing.server import DEMO_ORG_ID, PartnerOSStandIn
+from airflow_provider_partneros.testing import DEMO_ORG_ID, PartnerOSStandIn
 
 RATE_LIMIT = (3, 10.0)
 

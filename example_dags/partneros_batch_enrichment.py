@@ -4,7 +4,7 @@ The batch twin of the mapped ``analyze_partner`` task in ``partneros_partner_pip
 
 1. ``partners_to_enrich`` decides which partners to enrich (here: the DAG params; in practice a query)
    and returns their ids (an XCom list).
-2. ``enrich_partners`` (``AnalyzePartnersOperator``) enriches all of them in one task through one
+2. ``enrich_partners`` (``BatchAnalyzePartnersOperator``) enriches all of them in one task through one
    PartnerOS session, ``max_concurrency`` at a time. A 429 pauses the whole batch for the server's
    delay; a 5xx is retried per partner. If some partners fail, the task fails after all the others are
    done, its XCom still maps every partner to its enrichment or its error, and a retry enriches only
@@ -25,7 +25,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, task
 
-from airflow_provider_partneros.operators import AnalyzePartnersOperator
+from airflow_provider_partneros.operators import BatchAnalyzePartnersOperator
 
 with DAG(
     dag_id="partneros_batch_enrichment",
@@ -45,7 +45,7 @@ with DAG(
         assert params is not None
         return [str(partner_id) for partner_id in params["partner_ids"]]
 
-    enrich = AnalyzePartnersOperator(
+    enrich = BatchAnalyzePartnersOperator(
         task_id="enrich_partners",
         partner_ids=partners_to_enrich(),
         # Eight enrichments in flight through one session; the AI backend does the waiting.

@@ -12,7 +12,7 @@ from airflow.sdk import DAG
 
 from airflow_provider_partneros.operators import (
     AnalyzePartnerOperator,
-    AnalyzePartnersOperator,
+    BatchAnalyzePartnersOperator,
     GenerateIcpOperator,
     GetIntegrationSchemaOperator,
     PartnerOSApiOperator,
@@ -48,7 +48,7 @@ def lineage_dag(dag_id: str = DAG_ID) -> DAG:
             task_id="schema", connection_id=DEMO_SALESFORCE_CONNECTION, object_type="Account"
         )
         one = AnalyzePartnerOperator(task_id="analyze_one", partner_id=DEMO_PARTNER_IDS[0])
-        batch = AnalyzePartnersOperator(task_id="analyze_batch", partner_ids=BATCH)
+        batch = BatchAnalyzePartnersOperator(task_id="analyze_batch", partner_ids=BATCH)
         icp = GenerateIcpOperator(task_id="icp", company=COMPANY)
         raw = PartnerOSApiOperator(
             task_id="raw_call", endpoint=f"/api/integrations/{DEMO_SALESFORCE_CONNECTION}/status?x=1"

@@ -1,4 +1,4 @@
-"""Batch enrichment: ``PartnerOSHook.analyze_partners`` and ``AnalyzePartnersOperator``.
+"""Batch enrichment: ``PartnerOSHook.batch_analyze_partners`` and ``BatchAnalyzePartnersOperator``.
 
 200 partners against the stand-in with its sign-in limiter ON (3 per 10 s), scripted faults per
 partner, outcomes read per partner from the XCom and from the stand-in's request log. The operator
@@ -26,7 +26,7 @@ from airflow_provider_partneros.exceptions import (
     PartnerOSUnavailableError,
 )
 from airflow_provider_partneros.hooks.partneros import PartnerOSHook
-from airflow_provider_partneros.operators import AnalyzePartnersOperator
+from airflow_provider_partneros.operators import BatchAnalyzePartnersOperator
 from airflow_provider_partneros.testing import DEMO_ORG_ID, OTHER_ORG_PARTNER_ID, Fault, PartnerOSStandIn
 
 RunDag = Callable[..., Any]
@@ -146,7 +146,7 @@ def test_run_batch_stops_at_an_error_every_item_would_meet() -> None:
 
 def test_hook_enriches_200_partners_with_one_sign_in(standin: PartnerOSStandIn) -> None:
     with PartnerOSHook() as hook:
-        batch = hook.analyze_partners(IDS, max_concurrency=16)
+        batch = hook.batch_analyze_partners(IDS, max_concurrency=16)
 
     assert batch.ok
     assert [batch.results[pid]["partner"]["id"] for pid in IDS] == IDS
@@ -161,7 +161,7 @@ def test_hook_batch_outcomes_per_partner_with_scripted_faults(standin: PartnerOS
     standin.inject(Fault.rate_limited(1, "/api/partners/batch-050/analyze"))
 
     with PartnerOSHook() as hook:
-        batch = hook.analyze_partners([*IDS, MISSING, OTHER_ORG_PARTNER_ID], max_concurrency=16)
+        batch = hook.batch_analyze_partners([*IDS, MISSING, OTHER_ORG_PARTNER_ID], max_concurrency=16)
 
     assert {pid: type(err.exception) for pid, err in batch.errors.items()} == {
         "batch-020": PartnerOSUnavailableError,
@@ -178,7 +178,7 @@ def test_a_session_refused_mid_batch_is_renewed_once_for_every_worker(standin: P
     standin.inject(Fault.unauthorized("/api/partners/batch-100/analyze"))
 
     with PartnerOSHook() as hook:
-        batch = hook.analyze_partners(IDS, max_concurrency=16)
+        batch = hook.batch_analyze_partners(IDS, max_concurrency=16)
 
     assert batch.ok
     assert standin.sign_ins == standin.sign_in_attempts == 2
@@ -191,7 +191,7 @@ def test_a_429_pauses_every_worker_for_the_servers_delay(standin: PartnerOSStand
     standin.inject(Fault.rate_limited(delay, "/api/partners/batch-050/analyze"))
 
     with PartnerOSHook() as hook:
-        batch = hook.analyze_partners(IDS, max_concurrency=16)
+        batch = hook.batch_analyze_partners(IDS, max_concurrency=16)
 
     assert batch.ok
     analyze = [r for r in standin.request_log if r.route == ANALYZE]
@@ -213,7 +213,7 @@ def test_operator_retry_redoes_only_the_failed_partners(
     standin.inject(Fault.html_bad_gateway("/api/partners/batch-020/analyze", times=3))
     standin.inject(Fault.rate_limited(1, "/api/partners/batch-050/analyze"))
     with make_dag(request) as dag:
-        AnalyzePartnersOperator(task_id="enrich", partner_ids=IDS, max_concurrency=16)
+        BatchAnalyzePartnersOperator(task_id="enrich", partner_ids=IDS, max_concurrency=16)
 
     result = run_dag(dag)
 
@@ -237,7 +237,7 @@ def test_operator_fails_after_the_others_finished_and_keeps_their_results(
 ) -> None:
     standin.inject(Fault.html_bad_gateway("/api/partners/batch-020/analyze", times=3))  # retryable
     with make_dag(request) as dag:
-        AnalyzePartnersOperator(task_id="enrich", partner_ids=[*IDS, MISSING], max_concurrency=16)
+        BatchAnalyzePartnersOperator(task_id="enrich", partner_ids=[*IDS, MISSING], max_concurrency=16)
 
     result = run_dag(dag)
 
@@ -267,7 +267,7 @@ def test_operator_fails_without_retry_when_every_failure_is_fatal(
     request: pytest.FixtureRequest, run_dag: RunDag, standin: PartnerOSStandIn
 ) -> None:
     with make_dag(request) as dag:
-        AnalyzePartnersOperator(
+        BatchAnalyzePartnersOperator(
             task_id="enrich", partner_ids=[*IDS[:20], MISSING, OTHER_ORG_PARTNER_ID], max_concurrency=4
         )
 
@@ -289,7 +289,7 @@ def test_operator_takes_the_ids_from_an_upstream_xcom_list(
         def choose() -> list[str]:
             return [*IDS[:5], IDS[0]]  # a duplicate is enriched once
 
-        AnalyzePartnersOperator(task_id="enrich", partner_ids=choose())
+        BatchAnalyzePartnersOperator(task_id="enrich", partner_ids=choose())
 
     result = run_dag(dag)
 
@@ -300,10 +300,10 @@ def test_operator_takes_the_ids_from_an_upstream_xcom_list(
 
 def test_operator_refuses_a_string_of_ids_at_parse() -> None:
     with pytest.raises(PartnerOSConfigError, match="must be a list of ids"):
-        AnalyzePartnersOperator(task_id="enrich", partner_ids="batch-001,batch-002")
+        BatchAnalyzePartnersOperator(task_id="enrich", partner_ids="batch-001,batch-002")
 
 
 @pytest.mark.parametrize("bad", [0, 65, 2.5, True])
 def test_operator_refuses_a_max_concurrency_out_of_range(bad: Any) -> None:
     with pytest.raises(PartnerOSConfigError, match="max_concurrency"):
-        AnalyzePartnersOperator(task_id="enrich", partner_ids=["batch-001"], max_concurrency=bad)
+        BatchAnalyzePartnersOperator(task_id="enrich", partner_ids=["batch-001"], max_concurrency=bad)

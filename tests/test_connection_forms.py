@@ -16,8 +16,7 @@ import certifi
 import pytest
 
 from airflow_provider_partneros.hooks.partneros import PartnerOSHook
-from airflow_provider_partneros.testing import PartnerOSStandIn
-from airflow_provider_partneros.testing.server import DEMO_EMAIL, DEMO_ORG_ID, DEMO_PASSWORD
+from airflow_provider_partneros.testing import DEMO_EMAIL, DEMO_ORG_ID, DEMO_PASSWORD, PartnerOSStandIn
 from airflow_provider_partneros.testing.tls import TLSFiles, make_self_signed
 
 AWKWARD_EMAIL = "etl+ops@partneros.test"

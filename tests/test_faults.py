@@ -792,7 +792,7 @@ ASYNC_CASES = [c for c in CASES if c.call == "status"]
 
 
 def _async_settings(standin: PartnerOSStandIn, **extra: Any) -> Any:
-    from airflow_provider_partneros._config import settings_from_connection
+    from airflow_provider_partneros._connection.settings import settings_from_connection
 
     return settings_from_connection(
         conn_id=CONN_ID,

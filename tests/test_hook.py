@@ -16,6 +16,7 @@ from airflow.sdk import DAG, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_partneros import _protocol as protocol
+from airflow_provider_partneros import testing as demo
 from airflow_provider_partneros.exceptions import (
     PartnerOSBadRequestError,
     PartnerOSConfigError,
@@ -32,7 +33,6 @@ from airflow_provider_partneros.exceptions import (
 )
 from airflow_provider_partneros.hooks.partneros import PartnerOSHook
 from airflow_provider_partneros.testing import Fault, PartnerOSStandIn
-from airflow_provider_partneros.testing import server as demo
 
 STATUS = demo.DEMO_SALESFORCE_CONNECTION
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_partneros.exceptions import PartnerOSCancelledError
-from airflow_provider_partneros.operators import AnalyzePartnersOperator, GenerateIcpOperator
+from airflow_provider_partneros.operators import BatchAnalyzePartnersOperator, GenerateIcpOperator
 from airflow_provider_partneros.testing import DEMO_ORG_ID, PartnerOSStandIn
 
 N = 200
@@ -93,7 +93,7 @@ def test_killed_batch_starts_no_request_after_the_kill_and_ends_within_the_timeo
 ) -> None:
     standin.analyze_delay = 0.2
     store = DictStateStore()
-    op = AnalyzePartnersOperator(task_id="batch", partner_ids=IDS, max_concurrency=8, do_xcom_push=False)
+    op = BatchAnalyzePartnersOperator(task_id="batch", partner_ids=IDS, max_concurrency=8, do_xcom_push=False)
     sigterm_runs_on_kill(op)
     killed_at: list[float] = []
     kill_when(lambda: len(analyzed(standin)) >= 40, killed_at)
@@ -118,7 +118,9 @@ def test_retry_after_a_kill_enriches_only_the_partners_not_done(
 ) -> None:
     standin.analyze_delay = 0.1
     store = DictStateStore()
-    first = AnalyzePartnersOperator(task_id="batch", partner_ids=IDS, max_concurrency=8, do_xcom_push=False)
+    first = BatchAnalyzePartnersOperator(
+        task_id="batch", partner_ids=IDS, max_concurrency=8, do_xcom_push=False
+    )
     sigterm_runs_on_kill(first)
     kill_when(lambda: len(analyzed(standin)) >= 30, [])
     with pytest.raises(PartnerOSCancelledError):
@@ -126,7 +128,9 @@ def test_retry_after_a_kill_enriches_only_the_partners_not_done(
     done_first = {r.path.split("/")[3] for r in analyzed(standin) if r.status == 200}
     seen_before = len(standin.request_log)
 
-    retry = AnalyzePartnersOperator(task_id="batch", partner_ids=IDS, max_concurrency=8, do_xcom_push=False)
+    retry = BatchAnalyzePartnersOperator(
+        task_id="batch", partner_ids=IDS, max_concurrency=8, do_xcom_push=False
+    )
     outcome = retry.execute({"task_state_store": store})  # type: ignore[arg-type]
 
     retried = [r.path.split("/")[3] for r in standin.request_log[seen_before:] if r.route == ANALYZE]
@@ -140,7 +144,7 @@ def test_killed_batch_releases_the_session_which_is_signed_out_after_its_linger(
     standin: PartnerOSStandIn, conn: str, sigterm_runs_on_kill: Callable[[Any], None]
 ) -> None:
     standin.analyze_delay = 0.2
-    op = AnalyzePartnersOperator(task_id="batch", partner_ids=IDS, max_concurrency=8, do_xcom_push=False)
+    op = BatchAnalyzePartnersOperator(task_id="batch", partner_ids=IDS, max_concurrency=8, do_xcom_push=False)
     sigterm_runs_on_kill(op)
     kill_when(lambda: len(analyzed(standin)) >= 20, [])
     with pytest.raises(PartnerOSCancelledError):

@@ -43,10 +43,10 @@ DAG_SOURCE = textwrap.dedent(
 
     from airflow.sdk import DAG
 
-    from airflow_provider_partneros.operators import AnalyzePartnersOperator
+    from airflow_provider_partneros.operators import BatchAnalyzePartnersOperator
 
     with DAG("{DAG_ID}", schedule=None, start_date=datetime(2026, 1, 1, tzinfo=timezone.utc), catchup=False):
-        AnalyzePartnersOperator(task_id="batch", partner_ids={IDS!r}, max_concurrency=4)
+        BatchAnalyzePartnersOperator(task_id="batch", partner_ids={IDS!r}, max_concurrency=4)
     '''
 )
 KILLED = "Task killed: no further PartnerOS call"

@@ -28,8 +28,7 @@ from airflow_provider_partneros.operators import (
     SubmitPartnerApplicationOperator,
 )
 from airflow_provider_partneros.operators.partneros import REDACTED, redact_secrets
-from airflow_provider_partneros.testing import PartnerOSStandIn
-from airflow_provider_partneros.testing.server import (
+from airflow_provider_partneros.testing import (
     DEMO_APPLICATION_SLUG,
     DEMO_ORG_ID,
     DEMO_PARTNER_IDS,
@@ -39,6 +38,7 @@ from airflow_provider_partneros.testing.server import (
     OTHER_ORG_PARTNER_ID,
     PARTNER_EMAIL,
     Fault,
+    PartnerOSStandIn,
 )
 
 pytestmark = pytest.mark.airflow_run

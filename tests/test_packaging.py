@@ -239,7 +239,7 @@ def test_ui_hook_metadata_shows_relabelled_form() -> None:
     """What the UI's connection form endpoint serves (``/ui/connections/hook_meta``)."""
     from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
 
-    from airflow_provider_partneros._config import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+    from airflow_provider_partneros._connection.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 
     metas = {m.connection_type: m for m in HookMetaService.hook_meta_data()}
     meta = metas.get(CONN_TYPE)

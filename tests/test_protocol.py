@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_partneros import _protocol as protocol
-from airflow_provider_partneros._config import PartnerOSSettings, settings_from_connection
+from airflow_provider_partneros._connection.settings import PartnerOSSettings, settings_from_connection
 from airflow_provider_partneros._protocol import HttpReply, HttpRequest, Sleep, TransportFailure
 from airflow_provider_partneros.exceptions import (
     PartnerOSConfigError,

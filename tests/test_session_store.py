@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_partneros._config import settings_from_connection
+from airflow_provider_partneros._connection.settings import settings_from_connection
 from airflow_provider_partneros._sessions.file_store import FileStore
 from airflow_provider_partneros._sessions.flows import STEWARD_STARTUP
 from airflow_provider_partneros.exceptions import PartnerOSInvalidCredentialsError

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_partneros._integration import (
+from airflow_provider_partneros._protocol.integration import (
     evaluate,
     next_poll_delay,
     parse_synced_after,

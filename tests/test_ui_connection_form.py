@@ -39,8 +39,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from airflow_provider_partneros.testing import PartnerOSStandIn
-from airflow_provider_partneros.testing.server import DEMO_EMAIL, DEMO_PASSWORD
+from airflow_provider_partneros.testing import DEMO_EMAIL, DEMO_PASSWORD, PartnerOSStandIn
 
 pytestmark = pytest.mark.browser
 

@@ -23,7 +23,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_partneros import _protocol as protocol
-from airflow_provider_partneros._config import PartnerOSSettings, settings_from_airflow_connection
+from airflow_provider_partneros._connection.settings import (
+    PartnerOSSettings,
+    settings_from_airflow_connection,
+)
 from airflow_provider_partneros._protocol import (
     EnsureSession,
     Flow,

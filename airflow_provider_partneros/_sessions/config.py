@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_partneros.exceptions import PartnerOSConfigError
 
 if TYPE_CHECKING:
-    from airflow_provider_partneros._config import PartnerOSSettings
+    from airflow_provider_partneros._connection.settings import PartnerOSSettings
     from airflow_provider_partneros._sessions.store import StoreEntry
 
 CONFIG_SECTION = "partneros"

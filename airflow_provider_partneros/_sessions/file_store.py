@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_partneros._config import PartnerOSSettings
+from airflow_provider_partneros._connection.settings import PartnerOSSettings
 from airflow_provider_partneros._sessions.records import StoredSession, StoreState
 from airflow_provider_partneros._sessions.store import Held, StoreRefused
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_partneros import exceptions
-from airflow_provider_partneros._config import PartnerOSSettings
+from airflow_provider_partneros._connection.settings import PartnerOSSettings
 from airflow_provider_partneros._sessions.records import CookieRecord, StoredSession, StoreState
 from airflow_provider_partneros._sessions.store import (
     Held,

@@ -17,7 +17,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_partneros._config import PartnerOSSettings
+from airflow_provider_partneros._connection.settings import PartnerOSSettings
 from airflow_provider_partneros._sessions.flows import (
     SignOut,
     StoreAction,

@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Any
 
-from airflow_provider_partneros._config import PartnerOSSettings
+from airflow_provider_partneros._connection.settings import PartnerOSSettings
 from airflow_provider_partneros._sessions.config import reopen_entry
 from airflow_provider_partneros._sessions.flows import LockEntry, SignOut, StoreIO, drive, steward_flow
 from airflow_provider_partneros._sessions.store import StoreEntry

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_partneros import _protocol as protocol
-from airflow_provider_partneros._config import PartnerOSSettings
+from airflow_provider_partneros._connection.settings import PartnerOSSettings
 from airflow_provider_partneros._protocol import (
     EnsureSession,
     Flow,

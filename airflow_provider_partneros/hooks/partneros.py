@@ -24,7 +24,7 @@ from airflow.sdk import BaseHook
 
 from airflow_provider_partneros import _batch
 from airflow_provider_partneros import _protocol as protocol
-from airflow_provider_partneros._config import (
+from airflow_provider_partneros._connection.settings import (
     DEFAULT_CONN_ID,
     PartnerOSSettings,
     settings_from_airflow_connection,
@@ -322,7 +322,7 @@ class PartnerOSHook(BaseHook):
             self.close()
             self._settings = None
 
-    def analyze_partners(
+    def batch_analyze_partners(
         self,
         partner_ids: Iterable[str],
         *,

@@ -1,4 +1,4 @@
-"""AnalyzePartnersOperator: enrich many partners in one task, with bounded concurrency and one session.
+"""BatchAnalyzePartnersOperator: enrich many partners in one task, with bounded concurrency and one session.
 
 Mapping :class:`~airflow_provider_partneros.operators.AnalyzePartnerOperator` gives one task (one
 process, one Airflow import, one UI row) per partner; this operator gives one task for the whole list.
@@ -21,22 +21,20 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from airflow_provider_partneros import _batch
+from airflow_provider_partneros._protocol.arguments import is_unresolved
 from airflow_provider_partneros.exceptions import (
     PartnerOSBatchError,
     PartnerOSBatchFatalError,
     PartnerOSCancelledError,
     PartnerOSConfigError,
 )
-from airflow_provider_partneros.hooks.partneros import PartnerOSHook
-from airflow_provider_partneros.operators.partneros import (
-    BasePartnerOSOperator,
-    _is_lazy,
-    _is_template,
-    redact_secrets,
-)
+from airflow_provider_partneros.operators.partneros import BasePartnerOSOperator, redact_secrets
+from airflow_provider_partneros.version_compat import task_state_store
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, XComArg
+
+    from airflow_provider_partneros.hooks.partneros import PartnerOSHook
 
 STATE_KEY = "partneros_analyze_partners"
 """``task_state_store`` key of the index; the enrichments sit in ``STATE_KEY:0``, ``STATE_KEY:1``, ..."""
@@ -44,7 +42,7 @@ STATE_CHUNK_BYTES = 60_000
 """Each stored value stays under Airflow's default ``[state_store] max_value_storage_bytes`` (64 KiB)."""
 
 
-class AnalyzePartnersOperator(BasePartnerOSOperator):
+class BatchAnalyzePartnersOperator(BasePartnerOSOperator):
     """AI-enrich a list of partners in one task (``POST /api/partners/{id}/analyze`` for each).
 
     :param partner_ids: the partners' ids (templated): a list, an upstream task's output (XCom list), or
@@ -76,7 +74,7 @@ class AnalyzePartnersOperator(BasePartnerOSOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not (_is_lazy(partner_ids) or _is_template(partner_ids)):
+        if not is_unresolved(partner_ids):
             _check_partner_ids(partner_ids)
         if (
             isinstance(max_concurrency, bool)
@@ -97,7 +95,7 @@ class AnalyzePartnersOperator(BasePartnerOSOperator):
 
     def call(self, hook: PartnerOSHook, context: Context) -> Any:
         ids = _batch.unique(cast("Sequence[str]", self.partner_ids))
-        store = cast("dict[str, Any]", context).get("task_state_store")
+        store = task_state_store(cast("dict[str, Any]", context))
         wanted = set(ids)
         previous = {pid: value for pid, value in _load(store).items() if pid in wanted}
         todo = [pid for pid in ids if pid not in previous]
@@ -114,7 +112,9 @@ class AnalyzePartnersOperator(BasePartnerOSOperator):
             )
         self._cancel = cancel = threading.Event()
         batch = (
-            hook.analyze_partners(todo, max_concurrency=self.max_concurrency, cancel=cancel) if todo else None
+            hook.batch_analyze_partners(todo, max_concurrency=self.max_concurrency, cancel=cancel)
+            if todo
+            else None
         )
         results = {**previous, **(batch.results if batch else {})}
         errors = batch.errors if batch else {}
@@ -243,4 +243,4 @@ def _chunk_count(store: Any) -> int:
     return int(index.get("chunks", 0)) if isinstance(index, dict) else 0
 
 
-__all__ = ["AnalyzePartnersOperator"]
+__all__ = ["BatchAnalyzePartnersOperator"]

@@ -21,16 +21,18 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 
 from airflow_provider_partneros import _protocol as protocol
-from airflow_provider_partneros._config import DEFAULT_CONN_ID
+from airflow_provider_partneros._connection.defaults import DEFAULT_CONN_ID
+from airflow_provider_partneros._protocol.arguments import is_lazy, is_template
 from airflow_provider_partneros.exceptions import (
     PartnerOSCancelledError,
     PartnerOSConfigError,
     PartnerOSFatalError,
 )
-from airflow_provider_partneros.hooks.partneros import PartnerOSHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_partneros.hooks.partneros import PartnerOSHook
 
 REDACTED = "***"
 _SECRET_KEYS = frozenset(
@@ -49,24 +51,14 @@ _SECRET_KEYS = frozenset(
     }
 )
 """Keys (lower-case, without ``_``/``-``) whose values never reach XCom: e.g. get-session's ``token``."""
-_SESSION_ENDPOINTS = ("/api/auth/sign-in", "/api/auth/sign-out")
 
 
 # --- argument checks ---------------------------------------------------------------------------------
 
 
-def _is_lazy(value: Any) -> bool:
-    """An XComArg / mapped argument: resolved at run time, so it cannot be checked at DAG parse."""
-    return callable(getattr(value, "resolve", None)) and not isinstance(value, (str, bytes, Mapping))
-
-
-def _is_template(value: Any) -> bool:
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
-
-
 def _check_literal_id(name: str, value: Any, *, optional: bool = False) -> None:
     """Check a literal id at DAG parse; templates and XComArgs are checked again after rendering."""
-    if _is_lazy(value) or (optional and value is None):
+    if is_lazy(value) or (optional and value is None):
         return
     protocol.require_id(name, value)
 
@@ -75,7 +67,7 @@ def _check_json_body(what: str, value: Any, *, at_parse: bool) -> None:
     """A body must survive ``json.dumps`` exactly; at parse, lazy parts (XComArgs) are skipped."""
 
     def lazy_placeholder(obj: Any) -> Any:
-        if at_parse and _is_lazy(obj):
+        if at_parse and is_lazy(obj):
             return None
         raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
@@ -88,7 +80,7 @@ def _check_json_body(what: str, value: Any, *, at_parse: bool) -> None:
 
 
 def _check_mapping(name: str, value: Any, *, optional: bool = False, at_parse: bool = False) -> None:
-    if (optional and value is None) or (at_parse and (_is_lazy(value) or _is_template(value))):
+    if (optional and value is None) or (at_parse and (is_lazy(value) or is_template(value))):
         return
     if not isinstance(value, Mapping):
         raise PartnerOSConfigError(f"{name} must be a mapping (a dict), got {type(value).__name__}.")
@@ -96,7 +88,7 @@ def _check_mapping(name: str, value: Any, *, optional: bool = False, at_parse: b
 
 
 def _check_company(value: Any, *, at_parse: bool = False) -> None:
-    if at_parse and _is_lazy(value):
+    if at_parse and is_lazy(value):
         return
     if not isinstance(value, str) or not value.strip():
         raise PartnerOSConfigError(
@@ -136,7 +128,7 @@ class BasePartnerOSOperator(BaseOperator):
 
     def __init__(self, *, partneros_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if not _is_lazy(partneros_conn_id) and (
+        if not is_lazy(partneros_conn_id) and (
             not isinstance(partneros_conn_id, str) or not partneros_conn_id.strip()
         ):
             raise PartnerOSConfigError(
@@ -153,6 +145,10 @@ class BasePartnerOSOperator(BaseOperator):
         raise NotImplementedError
 
     def execute(self, context: Context) -> Any:
+        # Imported here, not at module level: a DAG file imports this module at every parse, and the
+        # hook brings the session store and ``requests`` (docs/architecture.md, "import cost").
+        from airflow_provider_partneros.hooks.partneros import PartnerOSHook
+
         self.validate()
         # One hook per try: its session is signed out when the block ends, whatever happened.
         with PartnerOSHook(self.partneros_conn_id) as hook:
@@ -238,21 +234,21 @@ class PartnerOSApiOperator(BasePartnerOSOperator):
         self._check(at_parse=True)
 
     def _check(self, *, at_parse: bool) -> None:
-        if not (at_parse and (_is_lazy(self.method) or _is_template(self.method))):
+        if not (at_parse and (is_lazy(self.method) or is_template(self.method))):
             method = self.method.upper() if isinstance(self.method, str) else self.method
             if method not in protocol.ALLOWED_METHODS:
                 raise PartnerOSConfigError(
                     f"method must be one of {sorted(protocol.ALLOWED_METHODS)}, got {self.method!r}."
                 )
-        if not (at_parse and (_is_lazy(self.endpoint) or _is_template(self.endpoint))):
+        if not (at_parse and (is_lazy(self.endpoint) or is_template(self.endpoint))):
             endpoint = protocol.normalize_endpoint(self.endpoint)
-            if endpoint.split("?")[0].rstrip("/").startswith(_SESSION_ENDPOINTS):
+            if protocol.is_session_endpoint(endpoint):
                 raise PartnerOSConfigError(
                     f"endpoint {endpoint!r} is a session endpoint: the hook signs in and out by itself "
                     "(and a sign-in answer holds a session token, which must not reach XCom)."
                 )
         _check_mapping("query", self.query, optional=True, at_parse=at_parse)
-        if not (at_parse and _is_template(self.json)):
+        if not (at_parse and is_template(self.json)):
             _check_json_body("json", self.json, at_parse=at_parse)
 
     def validate(self) -> None:
@@ -374,7 +370,7 @@ class GenerateIcpOperator(BasePartnerOSOperator):
     ) -> None:
         super().__init__(**kwargs)
         _check_company(company, at_parse=True)
-        if output_path is not None and not _is_lazy(output_path):
+        if output_path is not None and not is_lazy(output_path):
             _check_output_path(output_path)
         self.company = company
         self.output_path = output_path

@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_partneros import exceptions as _exc
-from airflow_provider_partneros._config import DEFAULT_CONN_ID
-from airflow_provider_partneros._integration import (
+from airflow_provider_partneros._connection.defaults import DEFAULT_CONN_ID
+from airflow_provider_partneros._protocol.arguments import is_template
+from airflow_provider_partneros._protocol.integration import (
     DEFAULT_FAILURE_STATUSES,
+    DEFAULT_MAX_TRANSIENT_ERRORS,
     DEFAULT_TARGET_STATUSES,
     check_status_lists,
     evaluate,
-    is_template,
     next_poll_delay,
     normalize_statuses,
     parse_synced_after,
@@ -31,20 +32,13 @@ from airflow_provider_partneros.exceptions import (
     PartnerOSFatalError,
     PartnerOSIntegrationFailedError,
 )
-
-try:
-    from airflow.sdk.configuration import conf
-except ImportError:  # pragma: no cover - older task SDKs
-    from airflow.configuration import conf
+from airflow_provider_partneros.version_compat import conf
 
 if TYPE_CHECKING:
     import pendulum
     from airflow.sdk import Context
 
     from airflow_provider_partneros.hooks.partneros import PartnerOSHook
-
-DEFAULT_MAX_TRANSIENT_ERRORS = 5
-"""Kept equal to the trigger's default (checked by a test) without importing the trigger here."""
 
 
 class IntegrationStatusSensor(BaseSensorOperator):

@@ -15,15 +15,14 @@ This package never imports Airflow.
 
 Where things are: :mod:`.standin` is the server and its scripting and observation API (start
 there), :mod:`.faults` the faults it can inject; the underscore modules are its parts (see the
-:mod:`.standin` docstring). ``airflow_provider_partneros.testing.server``, the single module this
-once was, still re-exports the names it had.
+:mod:`.standin` docstring).
 """
 
 from __future__ import annotations
 
+from airflow_provider_partneros._connection.defaults import DEFAULT_CONN_ID
 from airflow_provider_partneros.testing._model import RequestRecord
 from airflow_provider_partneros.testing._seed import (
-    DEFAULT_CONN_ID,
     DEMO_APPLICATION_SLUG,
     DEMO_BROKEN_CONNECTION,
     DEMO_EMAIL,

@@ -12,53 +12,53 @@ from collections.abc import Iterator
 from typing import Any
 
 from airflow_provider_partneros.testing._content import (
-    _icp_pieces,
-    _partner_analysis,
-    _rechunk,
-    _schema_for,
-    _schema_stats,
+    icp_pieces,
+    partner_analysis,
+    rechunk,
+    schema_for,
+    schema_stats,
 )
-from airflow_provider_partneros.testing._model import _Integration, _User
-from airflow_provider_partneros.testing._routes import _EndpointBase
+from airflow_provider_partneros.testing._model import Integration, User
+from airflow_provider_partneros.testing._routes import EndpointBase
 from airflow_provider_partneros.testing._wire import (
     TEXT,
-    _api_error,
-    _json_object,
-    _json_response,
-    _jsonable,
-    _Request,
-    _Response,
+    Request,
+    Response,
+    api_error,
     iso,
+    json_object,
+    json_response,
+    jsonable,
 )
 
 
-class _ApiEndpoints(_EndpointBase):
+class ApiEndpoints(EndpointBase):
     analyze_delay: float
     icp_chunk_size: int | None
     icp_chunk_delay: float
 
-    def _internal(self, req: _Request) -> tuple[_User, str]:
+    def _internal(self, req: Request) -> tuple[User, str]:
         """Session, role and active organization checks of the internal PartnerOS routes."""
         session = req.session
         if session is None:
-            raise _api_error(401, "Unauthorized")
+            raise api_error(401, "Unauthorized")
         with self._lock:
             user = self._data.users.get(session.user_email)
             if user is None:
-                raise _api_error(401, "Unauthorized")
+                raise api_error(401, "Unauthorized")
             if user.role == "partner":
-                raise _api_error(403, "Forbidden")
+                raise api_error(403, "Forbidden")
             if session.active_organization is None:
-                raise _api_error(400, "No active organization.")
+                raise api_error(400, "No active organization.")
             return user, session.active_organization
 
-    def _find_integration(self, req: _Request, org_id: str) -> _Integration:
+    def _find_integration(self, req: Request, org_id: str) -> Integration:
         integ = self._data.integrations.get(req.params["id"])
         if integ is None or integ.organization != org_id:
-            raise _api_error(404, "Integration not found.", "not_found")
+            raise api_error(404, "Integration not found.", "not_found")
         return integ
 
-    def _ep_integration_status(self, req: _Request) -> _Response:
+    def _ep_integration_status(self, req: Request) -> Response:
         _, org_id = self._internal(req)
         with self._lock:
             integ = self._find_integration(req, org_id)
@@ -67,17 +67,17 @@ class _ApiEndpoints(_EndpointBase):
                 fields.update(integ.script.popleft() if len(integ.script) > 1 else integ.script[0])
             payload = {"id": integ.id, **fields}
             payload.setdefault(
-                "schemaStats", _schema_stats(str(fields.get("platform")), fields.get("lastSyncAt"))
+                "schemaStats", schema_stats(str(fields.get("platform")), fields.get("lastSyncAt"))
             )
-        return _json_response(200, _jsonable(payload))
+        return json_response(200, jsonable(payload))
 
-    def _ep_integration_schema(self, req: _Request) -> _Response:
+    def _ep_integration_schema(self, req: Request) -> Response:
         _, org_id = self._internal(req)
         with self._lock:
             integ = self._find_integration(req, org_id)
             platform = str(integ.fields.get("platform"))
             discovered = iso(integ.fields.get("lastSyncAt"))
-        schema = _schema_for(platform)
+        schema = schema_for(platform)
         cache = [("Cache-Control", "private, max-age=60")]
         object_type = req.query.get("objectType")
         if object_type is None:
@@ -91,7 +91,7 @@ class _ApiEndpoints(_EndpointBase):
                 }
                 for name, (label, fields) in schema.items()
             ]
-            return _json_response(
+            return json_response(
                 200,
                 {
                     "connectionId": integ.id,
@@ -103,9 +103,9 @@ class _ApiEndpoints(_EndpointBase):
                 cache,
             )
         if object_type not in schema:
-            raise _api_error(404, "Object type not found.", "not_found")
+            raise api_error(404, "Object type not found.", "not_found")
         label, fields = schema[object_type]
-        return _json_response(
+        return json_response(
             200,
             {
                 "connectionId": integ.id,
@@ -121,43 +121,43 @@ class _ApiEndpoints(_EndpointBase):
             cache,
         )
 
-    def _ep_analyze_partner(self, req: _Request) -> _Response:
+    def _ep_analyze_partner(self, req: Request) -> Response:
         _, org_id = self._internal(req)
         with self._lock:
             partner = self._data.partners.get(req.params["id"])
             if partner is None or partner.organization != org_id:
-                raise _api_error(404, "Partner not found.", "not_found")
+                raise api_error(404, "Partner not found.", "not_found")
             delay = self.analyze_delay
         if delay and self._stop.wait(delay):
-            raise _api_error(503, "Service shutting down.")
+            raise api_error(503, "Service shutting down.")
         with self._lock:
             record = partner.fields
-            fields, insights = _partner_analysis(str(record["name"]), str(record["domain"]), self._now())
+            fields, insights = partner_analysis(str(record["name"]), str(record["domain"]), self._now())
             record.update(fields)
-            partner_json = _jsonable(dict(record))
-        return _json_response(200, {"partner": partner_json, "aiInsights": insights})
+            partner_json = jsonable(dict(record))
+        return json_response(200, {"partner": partner_json, "aiInsights": insights})
 
-    def _ep_ai_icp(self, req: _Request) -> _Response:
+    def _ep_ai_icp(self, req: Request) -> Response:
         _, org_id = self._internal(req)
-        body = _json_object(req.body)
+        body = json_object(req.body)
         if body is None:
-            raise _api_error(400, "Invalid JSON body.")
+            raise api_error(400, "Invalid JSON body.")
         company = body.get("company")
         if not isinstance(company, str) or not company.strip():
-            raise _api_error(400, "company is required and must be a non-empty string.")
+            raise api_error(400, "company is required and must be a non-empty string.")
         with self._lock:
             org = self._data.orgs[org_id]
             if org.ai_quota is not None:
                 if org.ai_quota <= 0:
-                    raise _api_error(402, "AI quota exhausted.", "quota_exceeded")
+                    raise api_error(402, "AI quota exhausted.", "quota_exceeded")
                 org.ai_quota -= 1
             min_size = self._data.icp_size
             size = self.icp_chunk_size or (16 * 1024 if min_size > 64 * 1024 else 37)
             delay = self.icp_chunk_delay
-        chunks = _rechunk(_icp_pieces(company.strip(), min_size), size)
+        chunks = rechunk(icp_pieces(company.strip(), min_size), size)
         if delay:
             chunks = self._paced(chunks, delay)
-        return _Response(200, chunks, TEXT, [("Cache-Control", "no-cache")])
+        return Response(200, chunks, TEXT, [("Cache-Control", "no-cache")])
 
     def _paced(self, chunks: Iterator[bytes], delay: float) -> Iterator[bytes]:
         for chunk in chunks:
@@ -165,27 +165,27 @@ class _ApiEndpoints(_EndpointBase):
                 return
             yield chunk
 
-    def _ep_submit_application(self, req: _Request) -> _Response:
-        body = _json_object(req.body)
+    def _ep_submit_application(self, req: Request) -> Response:
+        body = json_object(req.body)
         if body is None:
-            raise _api_error(400, "Invalid JSON body.")
+            raise api_error(400, "Invalid JSON body.")
         slug = body.get("slug")
         if not isinstance(slug, str) or not slug:
-            raise _api_error(400, "Missing required field: slug")
+            raise api_error(400, "Missing required field: slug")
         with self._lock:
             form = self._data.forms.get(slug)
             if form is None:
-                raise _api_error(404, "Application form not found.", "not_found")
+                raise api_error(404, "Application form not found.", "not_found")
             raw_data, raw_agreements = body.get("data"), body.get("agreements")
             data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
             agreements: dict[str, Any] = raw_agreements if isinstance(raw_agreements, dict) else {}
             for name in form.required_fields:
                 value = data.get(name)
                 if value is None or (isinstance(value, str) and not value.strip()):
-                    raise _api_error(400, f"Missing required field: {name}")
+                    raise api_error(400, f"Missing required field: {name}")
             for name in form.agreements:
                 if agreements.get(name) is not True:
-                    raise _api_error(400, f"Missing required agreement: {name}")
+                    raise api_error(400, f"Missing required agreement: {name}")
             app_id = str(uuid.uuid4())
             self._data.applications.append(
                 {
@@ -197,4 +197,4 @@ class _ApiEndpoints(_EndpointBase):
                     "submittedAt": iso(self._now()),
                 }
             )
-        return _json_response(200, {"success": True, "applicationId": app_id})
+        return json_response(200, {"success": True, "applicationId": app_id})

@@ -9,19 +9,19 @@ import hmac
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_provider_partneros.testing._model import _Org, _User
-from airflow_provider_partneros.testing._routes import _EndpointBase
+from airflow_provider_partneros.testing._model import Org, User
+from airflow_provider_partneros.testing._routes import EndpointBase
 from airflow_provider_partneros.testing._wire import (
-    _auth_error,
-    _json_object,
-    _json_response,
-    _Request,
-    _Response,
+    Request,
+    Response,
+    auth_error,
     iso,
+    json_object,
+    json_response,
 )
 
 
-def _user_json(user: _User) -> dict[str, Any]:
+def _user_json(user: User) -> dict[str, Any]:
     created = iso(user.created_at)
     return {
         "id": user.id,
@@ -34,7 +34,7 @@ def _user_json(user: _User) -> dict[str, Any]:
     }
 
 
-def _org_json(org: _Org) -> dict[str, Any]:
+def _org_json(org: Org) -> dict[str, Any]:
     return {
         "id": org.id,
         "name": org.name,
@@ -49,22 +49,22 @@ def _epoch_iso(seconds: float) -> str | None:
     return iso(datetime.fromtimestamp(seconds, tz=timezone.utc))
 
 
-class _AuthEndpoints(_EndpointBase):
-    def _ep_sign_in(self, req: _Request) -> _Response:
-        body = _json_object(req.body)
+class AuthEndpoints(EndpointBase):
+    def _ep_sign_in(self, req: Request) -> Response:
+        body = json_object(req.body)
         if body is None:
-            raise _auth_error(400, "Invalid request body: expected a JSON object.", "VALIDATION_ERROR")
+            raise auth_error(400, "Invalid request body: expected a JSON object.", "VALIDATION_ERROR")
         email, password = body.get("email"), body.get("password")
         if not isinstance(email, str) or not isinstance(password, str):
-            raise _auth_error(
+            raise auth_error(
                 400, "Invalid body: [body.email] and [body.password] must be strings.", "VALIDATION_ERROR"
             )
         with self._lock:
             user = self._data.users.get(email.strip().lower())
             if user is None or not hmac.compare_digest(user.password.encode(), password.encode()):
-                raise _auth_error(401, "Invalid email or password", "INVALID_EMAIL_OR_PASSWORD")
+                raise auth_error(401, "Invalid email or password", "INVALID_EMAIL_OR_PASSWORD")
             if not user.email_verified:
-                raise _auth_error(403, "Email not verified", "EMAIL_NOT_VERIFIED")
+                raise auth_error(403, "Email not verified", "EMAIL_NOT_VERIFIED")
             session = self._sessions.create(
                 user,
                 ip=req.client,
@@ -74,21 +74,21 @@ class _AuthEndpoints(_EndpointBase):
             )
             token = session.token
             payload = {"redirect": False, "token": token, "url": None, "user": _user_json(user)}
-        return _json_response(
+        return json_response(
             200, payload, [self._set_cookie(self._sessions.cookie_value(token), int(self.session_ttl))]
         )
 
-    def _ep_sign_out(self, req: _Request) -> _Response:
+    def _ep_sign_out(self, req: Request) -> Response:
         with self._lock:
             if req.session is not None:
                 self._sessions.end(req.session)
         req.session = None
-        return _json_response(200, {"success": True}, [self._set_cookie("", 0)])
+        return json_response(200, {"success": True}, [self._set_cookie("", 0)])
 
-    def _ep_get_session(self, req: _Request) -> _Response:
+    def _ep_get_session(self, req: Request) -> Response:
         session = req.session
         if session is None:
-            return _json_response(200, None)
+            return json_response(200, None)
         with self._lock:
             user = self._data.users[session.user_email]
             created = _epoch_iso(session.created_at)
@@ -106,31 +106,29 @@ class _AuthEndpoints(_EndpointBase):
                 },
                 "user": _user_json(user),
             }
-        return _json_response(200, payload)
+        return json_response(200, payload)
 
-    def _ep_set_active(self, req: _Request) -> _Response:
+    def _ep_set_active(self, req: Request) -> Response:
         session = req.session
         if session is None:
-            raise _auth_error(401, "Unauthorized", "UNAUTHORIZED")
-        body = _json_object(req.body)
+            raise auth_error(401, "Unauthorized", "UNAUTHORIZED")
+        body = json_object(req.body)
         if body is None or "organizationId" not in body:
-            raise _auth_error(400, "Invalid body: [body.organizationId] is required.", "VALIDATION_ERROR")
+            raise auth_error(400, "Invalid body: [body.organizationId] is required.", "VALIDATION_ERROR")
         org_id = body["organizationId"]
         if org_id is not None and not isinstance(org_id, str):
-            raise _auth_error(
-                400, "Invalid body: [body.organizationId] must be a string.", "VALIDATION_ERROR"
-            )
+            raise auth_error(400, "Invalid body: [body.organizationId] must be a string.", "VALIDATION_ERROR")
         with self._lock:
             if org_id is None:
                 session.active_organization = None
-                return _json_response(200, None)
+                return json_response(200, None)
             user = self._data.users[session.user_email]
             org = self._data.orgs.get(org_id)
             if org is None or org_id not in user.organizations:
-                raise _auth_error(
+                raise auth_error(
                     403,
                     "You are not a member of this organization",
                     "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION",
                 )
             session.active_organization = org_id
-            return _json_response(200, _org_json(org))
+            return json_response(200, _org_json(org))

@@ -134,12 +134,12 @@ _SERVICES = (
 _TECH = ("Salesforce", "HubSpot", "Snowflake", "dbt", "Apache Airflow", "Segment", "Slack", "Zendesk")
 
 
-def _schema_for(platform: str) -> dict[str, tuple[str, list[_F]]]:
+def schema_for(platform: str) -> dict[str, tuple[str, list[_F]]]:
     return _SCHEMAS.get(platform, _SCHEMAS["salesforce"])
 
 
-def _schema_stats(platform: str, synced: Any) -> dict[str, Any]:
-    objects = _schema_for(platform)
+def schema_stats(platform: str, synced: Any) -> dict[str, Any]:
+    objects = schema_for(platform)
     return {
         "objectCount": len(objects),
         "fieldCount": sum(len(f) for _, f in objects.values()),
@@ -148,7 +148,7 @@ def _schema_stats(platform: str, synced: Any) -> dict[str, Any]:
     }
 
 
-def _icp_pieces(company: str, min_size: int) -> Iterator[bytes]:
+def icp_pieces(company: str, min_size: int) -> Iterator[bytes]:
     """The ICP JSON document, produced piece by piece so a huge one never sits in memory."""
     seed = _digest("icp", company)
 
@@ -222,7 +222,7 @@ def _icp_pieces(company: str, min_size: int) -> Iterator[bytes]:
     yield tail_bytes
 
 
-def _rechunk(pieces: Iterable[bytes], size: int) -> Iterator[bytes]:
+def rechunk(pieces: Iterable[bytes], size: int) -> Iterator[bytes]:
     """Re-cut a byte stream into ``size``-byte chunks (splitting UTF-8 characters like a real stream may)."""
     buf = bytearray()
     for piece in pieces:
@@ -234,7 +234,7 @@ def _rechunk(pieces: Iterable[bytes], size: int) -> Iterator[bytes]:
         yield bytes(buf)
 
 
-def _partner_analysis(name: str, domain: str, now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+def partner_analysis(name: str, domain: str, now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
     """What ``POST /api/partners/{id}/analyze`` adds to a partner record, and its ``aiInsights``."""
     seed = _digest("partner", domain)
     regions = _unique_pick(_REGIONS, seed >> 3, 2)

@@ -17,12 +17,12 @@ from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from airflow_provider_partneros.testing._wire import JSON, _json_response, _Response, logger
+from airflow_provider_partneros.testing._wire import JSON, Response, json_response, logger
 from airflow_provider_partneros.testing.faults import Fault
 
 MAX_REQUEST_BODY = 32 * 1024 * 1024
 
-ServeOne = Callable[["_Handler", bytes], None]
+ServeOne = Callable[["Handler", bytes], None]
 
 
 _FAULT_BODIES = {
@@ -52,7 +52,7 @@ class _HTTPServer(ThreadingHTTPServer):
         self.conns: set[socket.socket] = set()
         self.aborted: set[int] = set()
         self.conns_lock = threading.Lock()
-        super().__init__(address, _Handler)
+        super().__init__(address, Handler)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind calls socket.getfqdn(), a reverse DNS lookup that can take seconds.
@@ -86,7 +86,7 @@ class _HTTPServer(ThreadingHTTPServer):
                 socket.socket.shutdown(conn, socket.SHUT_RDWR)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
     protocol_version = "HTTP/1.1"
     server_version = "PartnerOS-StandIn/1.0"
@@ -132,7 +132,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._read_body()
         except _BadRequest as exc:
             self.close_connection = True
-            self._write(_json_response(400, {"error": str(exc)}), close=True)
+            self._write(json_response(400, {"error": str(exc)}), close=True)
             return
         self.server.serve_one(self, body)
 
@@ -172,7 +172,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
 
-    def _write(self, resp: _Response, *, close: bool = False, stop: threading.Event | None = None) -> None:
+    def _write(self, resp: Response, *, close: bool = False, stop: threading.Event | None = None) -> None:
         headers = list(resp.headers)
         if resp.content_type:
             headers.insert(0, ("Content-Type", resp.content_type))
@@ -212,17 +212,17 @@ class _Handler(BaseHTTPRequestHandler):
         if f.kind == "status":
             data, ctype = f.encoded_body()
             status = f.status or 500
-            self._write(_Response(status, data, ctype, extra))
+            self._write(Response(status, data, ctype, extra))
             return status
         if f.kind == "redirect":
             status = f.status if f.status is not None and 300 <= f.status < 400 else 302
-            self._write(_Response(status, b"", None, [("Location", f.location or "/"), *extra]))
+            self._write(Response(status, b"", None, [("Location", f.location or "/"), *extra]))
             return status
         status = f.status or 200
         data, _ = f.encoded_body(_FAULT_BODIES[f.kind])
         ctype = f.content_type or JSON
         if f.kind == "malformed_json":
-            self._write(_Response(status, data, ctype, extra))
+            self._write(Response(status, data, ctype, extra))
             return status
         headers = [("Content-Type", ctype), *extra]
         # reset and short_body announce more than they send; drip sends it all, one byte at a time
@@ -246,7 +246,7 @@ class _Handler(BaseHTTPRequestHandler):
         return status
 
 
-class _Listener:
+class Listener:
     """A bound server socket and the daemon thread accepting on it."""
 
     def __init__(

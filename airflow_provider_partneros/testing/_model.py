@@ -44,7 +44,7 @@ class RequestRecord:
 
 
 @dataclass
-class _Org:
+class Org:
     id: str
     name: str
     slug: str
@@ -53,7 +53,7 @@ class _Org:
 
 
 @dataclass
-class _User:
+class User:
     id: str
     email: str
     password: str = field(repr=False)
@@ -66,7 +66,7 @@ class _User:
 
 
 @dataclass
-class _Session:
+class Session:
     id: str
     token: str = field(repr=False)
     user_email: str
@@ -78,7 +78,7 @@ class _Session:
 
 
 @dataclass
-class _Integration:
+class Integration:
     id: str
     organization: str
     fields: dict[str, Any]
@@ -86,14 +86,14 @@ class _Integration:
 
 
 @dataclass
-class _Partner:
+class Partner:
     id: str
     organization: str
     fields: dict[str, Any]
 
 
 @dataclass
-class _Form:
+class Form:
     slug: str
     organization: str
     required_fields: tuple[str, ...]
@@ -101,32 +101,32 @@ class _Form:
 
 
 @dataclass
-class _Data:
+class Data:
     """Everything a test seeds or scripts (sessions live in :class:`._sessions.SessionStore`)."""
 
-    orgs: dict[str, _Org] = field(default_factory=dict)
-    users: dict[str, _User] = field(default_factory=dict)
+    orgs: dict[str, Org] = field(default_factory=dict)
+    users: dict[str, User] = field(default_factory=dict)
     """Keyed by lower-case email."""
-    integrations: dict[str, _Integration] = field(default_factory=dict)
-    partners: dict[str, _Partner] = field(default_factory=dict)
-    forms: dict[str, _Form] = field(default_factory=dict)
+    integrations: dict[str, Integration] = field(default_factory=dict)
+    partners: dict[str, Partner] = field(default_factory=dict)
+    forms: dict[str, Form] = field(default_factory=dict)
     applications: list[dict[str, Any]] = field(default_factory=list)
     icp_size: int = 0
 
-    def org(self, org_id: str) -> _Org:
+    def org(self, org_id: str) -> Org:
         try:
             return self.orgs[org_id]
         except KeyError:
             raise ValueError(f"Unknown organization {org_id!r}: add_organization() it first.") from None
 
-    def integration(self, connection_id: str) -> _Integration:
+    def integration(self, connection_id: str) -> Integration:
         try:
             return self.integrations[connection_id]
         except KeyError:
             raise ValueError(f"Unknown integration {connection_id!r}.") from None
 
 
-class _RequestLog:
+class RequestLog:
     """The last :data:`REQUEST_LOG_SIZE` request records and a count per route (ever)."""
 
     def __init__(self) -> None:

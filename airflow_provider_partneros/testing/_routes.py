@@ -12,41 +12,33 @@ from __future__ import annotations
 import re
 import ssl
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from airflow_provider_partneros.testing._http import _Handler
-from airflow_provider_partneros.testing._model import RequestRecord, _Data, _RequestLog
+from airflow_provider_partneros.testing._http import Handler
+from airflow_provider_partneros.testing._model import Data, RequestLog, RequestRecord
 from airflow_provider_partneros.testing._sessions import SessionStore, SignInLimiter
 from airflow_provider_partneros.testing._wire import (
     RATE_LIMITED_BODY,
     RATE_LIMITED_CONTENT_TYPE,
-    _Abort,
-    _api_error,
-    _auth_error,
-    _json_response,
-    _parse_cookies,
-    _Request,
-    _Response,
+    Abort,
+    Request,
+    Response,
+    Route,
+    api_error,
+    auth_error,
+    json_response,
     logger,
+    parse_cookies,
 )
 from airflow_provider_partneros.testing.faults import FaultQueue
 
 
-@dataclass(frozen=True)
-class _Route:
-    template: str
-    pattern: re.Pattern[str]
-    methods: Mapping[str, str]
-    """HTTP method -> name of the PartnerOSStandIn method that answers it."""
-
-
-def _route(template: str, **methods: str) -> _Route:
+def _route(template: str, **methods: str) -> Route:
     regex = "^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template)) + "$"
-    return _Route(template, re.compile(regex), methods)
+    return Route(template, re.compile(regex), methods)
 
 
 SIGN_IN_ROUTE = "/api/auth/sign-in/email"
@@ -63,7 +55,7 @@ _ROUTES = (
 )
 
 
-def _match(path: str) -> tuple[_Route | None, dict[str, str]]:
+def _match(path: str) -> tuple[Route | None, dict[str, str]]:
     for route in _ROUTES:
         m = route.pattern.match(path)
         if m:
@@ -71,14 +63,14 @@ def _match(path: str) -> tuple[_Route | None, dict[str, str]]:
     return None, {}
 
 
-class _EndpointBase:
+class EndpointBase:
     """What the endpoint groups share of the stand-in: its state (set by ``PartnerOSStandIn``) and
     the helpers more than one group needs."""
 
     _lock: threading.RLock
     _stop: threading.Event
     """Set while the server stops: long answers (delays, paced streams) end early."""
-    _data: _Data
+    _data: Data
     _sessions: SessionStore
     tls: ssl.SSLContext | None
     cookie_prefix: str
@@ -102,11 +94,11 @@ class _EndpointBase:
         )
 
 
-class _Dispatch(_EndpointBase):
+class Dispatch(EndpointBase):
     """Serving one request: record it, apply an armed fault or the checks every route shares (the
     sign-in rate limit, the Origin check), then call the endpoint its route names."""
 
-    _log: _RequestLog
+    _log: RequestLog
     _faults: FaultQueue
     _limiter: SignInLimiter
     sign_in_rate_limit: tuple[int, float] | None
@@ -121,7 +113,7 @@ class _Dispatch(_EndpointBase):
         @property
         def scheme(self) -> str: ...
 
-    def _serve_one(self, h: _Handler, body: bytes) -> None:
+    def _serve_one(self, h: Handler, body: bytes) -> None:
         split = urlsplit(h.path)
         path = split.path or "/"
         route, params = _match(path)
@@ -132,9 +124,9 @@ class _Dispatch(_EndpointBase):
         xff = headers.get("x-forwarded-for", "").split(",")[0].strip()
         client = xff or str(h.client_address[0])
         query = dict(parse_qsl(split.query, keep_blank_values=True))
-        req = _Request(h.command, path, query, headers, body, client, route, params)
+        req = Request(h.command, path, query, headers, body, client, route, params)
         cookie_header = headers.get("cookie", "")
-        cookie_names = tuple(n for n, _ in _parse_cookies(cookie_header))
+        cookie_names = tuple(n for n, _ in parse_cookies(cookie_header))
         logged = dict(headers)
         if cookie_header:
             logged["cookie"] = "; ".join(f"{n}=<redacted>" for n in cookie_names) or "<redacted>"
@@ -169,11 +161,11 @@ class _Dispatch(_EndpointBase):
                     return
             try:
                 resp = self._respond(req)
-            except _Abort as abort:
+            except Abort as abort:
                 resp = abort.response
             except Exception:
                 logger.exception("PartnerOS stand-in failed on %s %s", h.command, template or path)
-                resp = _json_response(500, {"error": "Internal server error."})
+                resp = json_response(500, {"error": "Internal server error."})
             self._maybe_refresh_cookie(req, resp)
             status = resp.status
             h._write(resp, stop=self._stop)
@@ -183,33 +175,33 @@ class _Dispatch(_EndpointBase):
             with self._lock:
                 record.status = status
 
-    def _respond(self, req: _Request) -> _Response:
+    def _respond(self, req: Request) -> Response:
         route = req.route
         if route is None:
-            raise _api_error(404, "Not found.")
+            raise api_error(404, "Not found.")
         method = req.method
         endpoint = route.methods.get(method) or (route.methods.get("GET") if method == "HEAD" else None)
         if endpoint is None:
             allow = ", ".join(sorted(route.methods))
-            return _json_response(405, {"error": "Method not allowed."}, [("Allow", allow)])
+            return json_response(405, {"error": "Method not allowed."}, [("Allow", allow)])
         if route.template == SIGN_IN_ROUTE:
             self._check_rate_limit(req)
         if method == "POST" and req.headers.get("cookie"):
             self._check_origin(req)
-        handler: Callable[[_Request], _Response] = getattr(self, endpoint)
+        handler: Callable[[Request], Response] = getattr(self, endpoint)
         return handler(req)
 
-    def _check_rate_limit(self, req: _Request) -> None:
+    def _check_rate_limit(self, req: Request) -> None:
         with self._lock:
             retry = self._limiter.admit(req.client, self.sign_in_rate_limit, self.clock())
         if retry is not None:
             headers = [("X-Retry-After", str(retry))]
-            raise _Abort(_Response(429, RATE_LIMITED_BODY.encode(), RATE_LIMITED_CONTENT_TYPE, headers))
+            raise Abort(Response(429, RATE_LIMITED_BODY.encode(), RATE_LIMITED_CONTENT_TYPE, headers))
 
-    def _check_origin(self, req: _Request) -> None:
+    def _check_origin(self, req: Request) -> None:
         origin = req.headers.get("origin")
         if not origin or origin == "null":
-            raise _auth_error(403, "Missing or null Origin", "MISSING_OR_NULL_ORIGIN")
+            raise auth_error(403, "Missing or null Origin", "MISSING_OR_NULL_ORIGIN")
         # The server's own origin is its base URL, or the address the client reached it by (Host), so
         # a stand-in behind docker-compose service names works without configuration.
         allowed = {self.origin, *self.trusted_origins}
@@ -217,9 +209,9 @@ class _Dispatch(_EndpointBase):
         if host:
             allowed.add(f"{self.scheme}://{host}")
         if origin.rstrip("/") not in allowed:
-            raise _auth_error(403, "Invalid origin", "INVALID_ORIGIN")
+            raise auth_error(403, "Invalid origin", "INVALID_ORIGIN")
 
-    def _maybe_refresh_cookie(self, req: _Request, resp: _Response) -> None:
+    def _maybe_refresh_cookie(self, req: Request, resp: Response) -> None:
         session = req.session
         if not self.refresh_cookie_on_responses or session is None:
             return

@@ -4,13 +4,10 @@ the stand-in's public scripting API (so it doubles as an example of that API).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from airflow_provider_partneros.testing.standin import PartnerOSStandIn
-
-DEFAULT_CONN_ID = "partneros_default"
 DEMO_ORG_ID = "org-demo"
 DEMO_ORG_NAME = "Demo Org"
 OTHER_ORG_ID = "org-other"
@@ -30,7 +27,22 @@ OTHER_ORG_PARTNER_ID = "partner-other-1"
 DEMO_APPLICATION_SLUG = "demo-partner-program"
 
 
-def seed_demo(server: PartnerOSStandIn) -> None:
+class Seedable(Protocol):
+    """The part of the stand-in's scripting API the demo data uses (``PartnerOSStandIn`` has it).
+
+    A protocol rather than an import of the stand-in, which imports this module.
+    """
+
+    clock: Callable[[], float]
+
+    def add_organization(self, *args: Any, **kwargs: Any) -> object: ...
+    def add_user(self, *args: Any, **kwargs: Any) -> object: ...
+    def add_integration(self, *args: Any, **kwargs: Any) -> object: ...
+    def add_partner(self, *args: Any, **kwargs: Any) -> object: ...
+    def add_application_form(self, *args: Any, **kwargs: Any) -> object: ...
+
+
+def seed_demo(server: Seedable) -> None:
     """Create the demo organizations, users, integrations, partners and application form."""
     now = datetime.fromtimestamp(server.clock(), tz=timezone.utc)
     server.add_organization(DEMO_ORG_ID, DEMO_ORG_NAME)

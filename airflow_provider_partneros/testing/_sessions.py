@@ -15,8 +15,8 @@ import uuid
 from collections import Counter, deque
 from urllib.parse import quote, unquote
 
-from airflow_provider_partneros.testing._model import _Session, _User
-from airflow_provider_partneros.testing._wire import _parse_cookies
+from airflow_provider_partneros.testing._model import Session, User
+from airflow_provider_partneros.testing._wire import parse_cookies
 
 
 class SessionStore:
@@ -24,7 +24,7 @@ class SessionStore:
 
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
-        self._by_token: dict[str, _Session] = {}
+        self._by_token: dict[str, Session] = {}
         self.sign_ins = 0
         self.sign_outs = 0
         """Sign-outs that ended a live session."""
@@ -38,10 +38,10 @@ class SessionStore:
         """better-auth's signed cookie: ``token.base64(hmac)``, URL-encoded (so %2B, %2F, %3D appear)."""
         return quote(f"{token}.{self._sign(token)}", safe="")
 
-    def create(self, user: _User, *, ip: str, user_agent: str, now: float, ttl: float) -> _Session:
+    def create(self, user: User, *, ip: str, user_agent: str, now: float, ttl: float) -> Session:
         """A new session for a successful sign-in (earlier sessions of the user stay valid)."""
         token = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(32))
-        session = _Session(
+        session = Session(
             str(uuid.uuid4()), token, user.email, now, now + ttl, user.active_organization, ip, user_agent
         )
         self._by_token[token] = session
@@ -49,11 +49,11 @@ class SessionStore:
         self.issued_cookies.append(self.cookie_value(token))
         return session
 
-    def lookup(self, cookie_header: str, cookie_name: str, now: float) -> _Session | None:
+    def lookup(self, cookie_header: str, cookie_name: str, now: float) -> Session | None:
         """The live session a Cookie header names; expired ones found on the way are forgotten."""
         if not cookie_header:
             return None
-        for name, value in _parse_cookies(cookie_header):
+        for name, value in parse_cookies(cookie_header):
             if name != cookie_name:
                 continue
             token, _, signature = unquote(value).rpartition(".")
@@ -68,11 +68,11 @@ class SessionStore:
             return session
         return None
 
-    def is_current(self, session: _Session) -> bool:
+    def is_current(self, session: Session) -> bool:
         """Whether ``session`` is still the one stored under its token (not signed out or expired)."""
         return self._by_token.get(session.token) is session
 
-    def end(self, session: _Session) -> None:
+    def end(self, session: Session) -> None:
         """Sign out: forget the session (counted once, however often it is signed out)."""
         if self._by_token.pop(session.token, None) is not None:
             self.sign_outs += 1
@@ -81,7 +81,7 @@ class SessionStore:
         """Forget every session, as if all expired at once (not counted as sign-outs)."""
         self._by_token.clear()
 
-    def live(self, now: float) -> list[_Session]:
+    def live(self, now: float) -> list[Session]:
         """Sessions neither expired nor signed out."""
         return [s for s in self._by_token.values() if s.expires_at > now]
 

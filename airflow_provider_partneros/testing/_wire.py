@@ -1,6 +1,6 @@
 """What a request and an answer look like inside the stand-in, and the JSON helpers every part uses.
 
-The endpoints take a :class:`_Request` and return a :class:`_Response` (or raise :class:`_Abort`
+The endpoints take a :class:`Request` and return a :class:`Response` (or raise :class:`Abort`
 with one); the HTTP layer (:mod:`._http`) turns a response into bytes. Standard library only.
 """
 
@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from airflow_provider_partneros.testing._model import _Session
-    from airflow_provider_partneros.testing._routes import _Route
+    from airflow_provider_partneros.testing._model import Session
 
 logger = logging.getLogger("airflow_provider_partneros.testing.server")
 """One logger for the whole stand-in, under the name it had when it was a single module."""
@@ -27,21 +27,29 @@ RATE_LIMITED_BODY = '{"message": "Too many requests. Please try again later."}'
 RATE_LIMITED_CONTENT_TYPE = "text/plain;charset=UTF-8"
 
 
+@dataclass(frozen=True)
+class Route:
+    template: str
+    pattern: re.Pattern[str]
+    methods: Mapping[str, str]
+    """HTTP method -> name of the PartnerOSStandIn method that answers it."""
+
+
 @dataclass
-class _Request:
+class Request:
     method: str
     path: str
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
     client: str
-    route: _Route | None
+    route: Route | None
     params: dict[str, str]
-    session: _Session | None = None
+    session: Session | None = None
 
 
 @dataclass
-class _Response:
+class Response:
     status: int
     body: bytes | Iterator[bytes] = b""
     """Bytes are sent with a Content-Length; an iterator is streamed chunked."""
@@ -49,30 +57,30 @@ class _Response:
     headers: list[tuple[str, str]] = field(default_factory=list)
 
 
-class _Abort(Exception):
+class Abort(Exception):
     """Raised by endpoint code to answer early (auth, validation, not found)."""
 
-    def __init__(self, response: _Response) -> None:
+    def __init__(self, response: Response) -> None:
         super().__init__(response.status)
         self.response = response
 
 
-def _json_response(status: int, payload: Any, headers: list[tuple[str, str]] | None = None) -> _Response:
+def json_response(status: int, payload: Any, headers: list[tuple[str, str]] | None = None) -> Response:
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-    return _Response(status, body, JSON, list(headers or []))
+    return Response(status, body, JSON, list(headers or []))
 
 
-def _api_error(status: int, message: str, code: str | None = None) -> _Abort:
+def api_error(status: int, message: str, code: str | None = None) -> Abort:
     """A PartnerOS route's error: ``{"error": message, "code": code}``."""
     payload: dict[str, Any] = {"error": message}
     if code is not None:
         payload["code"] = code
-    return _Abort(_json_response(status, payload))
+    return Abort(json_response(status, payload))
 
 
-def _auth_error(status: int, message: str, code: str) -> _Abort:
+def auth_error(status: int, message: str, code: str) -> Abort:
     """An auth route's error: ``{"message": message, "code": code}`` (better-auth's shape)."""
-    return _Abort(_json_response(status, {"message": message, "code": code}))
+    return Abort(json_response(status, {"message": message, "code": code}))
 
 
 def iso(value: datetime | str | None) -> str | None:
@@ -85,22 +93,22 @@ def iso(value: datetime | str | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
-def _camel(name: str) -> str:
+def camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         return iso(value)
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     return value
 
 
-def _parse_cookies(header: str) -> list[tuple[str, str]]:
+def parse_cookies(header: str) -> list[tuple[str, str]]:
     """Split a Cookie header leniently (http.cookies rejects many real-world values)."""
     out = []
     for part in header.split(";"):
@@ -110,7 +118,7 @@ def _parse_cookies(header: str) -> list[tuple[str, str]]:
     return out
 
 
-def _json_object(body: bytes) -> dict[str, Any] | None:
+def json_object(body: bytes) -> dict[str, Any] | None:
     try:
         value = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):

@@ -39,25 +39,25 @@ from types import TracebackType
 from typing import Any
 
 from airflow_provider_partneros.testing import _seed
-from airflow_provider_partneros.testing._api_routes import _ApiEndpoints
-from airflow_provider_partneros.testing._auth_routes import _AuthEndpoints
-from airflow_provider_partneros.testing._http import _Listener
+from airflow_provider_partneros.testing._api_routes import ApiEndpoints
+from airflow_provider_partneros.testing._auth_routes import AuthEndpoints
+from airflow_provider_partneros.testing._http import Listener
 from airflow_provider_partneros.testing._model import (
     ROLES,
+    Data,
+    Form,
+    Integration,
+    Org,
+    Partner,
+    RequestLog,
     RequestRecord,
-    _Data,
-    _Form,
-    _Integration,
-    _Org,
-    _Partner,
-    _RequestLog,
-    _User,
+    User,
 )
-from airflow_provider_partneros.testing._routes import _Dispatch
+from airflow_provider_partneros.testing._routes import Dispatch
 from airflow_provider_partneros.testing._seed import DEMO_EMAIL, DEMO_PASSWORD
 from airflow_provider_partneros.testing._sessions import SessionStore, SignInLimiter
 from airflow_provider_partneros.testing._wire import (
-    _camel,
+    camel,
 )
 from airflow_provider_partneros.testing.faults import Fault, FaultQueue
 
@@ -66,7 +66,7 @@ __all__ = ["PartnerOSStandIn"]
 _UNSET: Any = object()
 
 
-class PartnerOSStandIn(_Dispatch, _AuthEndpoints, _ApiEndpoints):
+class PartnerOSStandIn(Dispatch, AuthEndpoints, ApiEndpoints):
     """A running PartnerOS look-alike on loopback; see the module docstring.
 
     Data and counters are guarded by one lock, so tests may seed, inject faults and read
@@ -107,16 +107,16 @@ class PartnerOSStandIn(_Dispatch, _AuthEndpoints, _ApiEndpoints):
         self._lock = threading.RLock()
         self._secret = secrets.token_bytes(32)
         self._stop = threading.Event()
-        self._listener: _Listener | None = None
+        self._listener: Listener | None = None
         self._bound_port: int | None = None
         self._clear()
 
     def _clear(self) -> None:
-        self._data = _Data()
+        self._data = Data()
         self._sessions = SessionStore(self._secret)
         self._limiter = SignInLimiter()
         self._faults = FaultQueue()
-        self._log = _RequestLog()
+        self._log = RequestLog()
 
     # --- lifecycle -----------------------------------------------------------------------------------
 
@@ -124,7 +124,7 @@ class PartnerOSStandIn(_Dispatch, _AuthEndpoints, _ApiEndpoints):
         """Bind and serve in a daemon thread; returns self. Takes a few milliseconds."""
         if self._listener is not None:
             raise RuntimeError("PartnerOSStandIn is already running.")
-        listener = _Listener(self.host, self.port, self.tls, self._serve_one, self._stop)
+        listener = Listener(self.host, self.port, self.tls, self._serve_one, self._stop)
         self._bound_port = listener.port
         self._stop.clear()
         self._listener = listener
@@ -225,7 +225,7 @@ class PartnerOSStandIn(_Dispatch, _AuthEndpoints, _ApiEndpoints):
         """Add an organization; ``ai_quota`` None is unlimited, else each /api/ai/* success uses one."""
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or org_id
         with self._lock:
-            self._data.orgs[org_id] = _Org(org_id, name, slug, ai_quota, self._now())
+            self._data.orgs[org_id] = Org(org_id, name, slug, ai_quota, self._now())
         return org_id
 
     def set_ai_quota(self, org_id: str, ai_quota: int | None) -> None:
@@ -263,7 +263,7 @@ class PartnerOSStandIn(_Dispatch, _AuthEndpoints, _ApiEndpoints):
             active = (orgs[0] if orgs else None) if active_organization is _UNSET else active_organization
             if active is not None and active not in orgs:
                 raise ValueError(f"active_organization {active!r} is not one of the user's organizations.")
-            user = _User(
+            user = User(
                 str(uuid.uuid4()),
                 email.lower(),
                 password,
@@ -302,7 +302,7 @@ class PartnerOSStandIn(_Dispatch, _AuthEndpoints, _ApiEndpoints):
                 instance_url = (
                     "https://partneros-demo.my.salesforce.com" if platform == "salesforce" else None
                 )
-            self._data.integrations[connection_id] = _Integration(
+            self._data.integrations[connection_id] = Integration(
                 connection_id,
                 organization,
                 {
@@ -326,7 +326,7 @@ class PartnerOSStandIn(_Dispatch, _AuthEndpoints, _ApiEndpoints):
             integ = self._data.integration(connection_id)
             if "organization" in fields:
                 integ.organization = self._data.org(fields.pop("organization")).id
-            integ.fields.update({_camel(k): v for k, v in fields.items()})
+            integ.fields.update({camel(k): v for k, v in fields.items()})
 
     def script_integration(self, connection_id: str, states: Sequence[Mapping[str, Any]]) -> None:
         """Each GET of the status answers the next state merged over the record; the last one sticks.
@@ -335,13 +335,13 @@ class PartnerOSStandIn(_Dispatch, _AuthEndpoints, _ApiEndpoints):
         """
         with self._lock:
             integ = self._data.integration(connection_id)
-            integ.script = deque({_camel(k): v for k, v in s.items()} for s in states)
+            integ.script = deque({camel(k): v for k, v in s.items()} for s in states)
 
     def add_partner(self, partner_id: str, *, organization: str, name: str, domain: str) -> str:
         """Add a partner record that ``POST /api/partners/{id}/analyze`` can enrich."""
         with self._lock:
             self._data.org(organization)
-            self._data.partners[partner_id] = _Partner(
+            self._data.partners[partner_id] = Partner(
                 partner_id,
                 organization,
                 {
@@ -365,7 +365,7 @@ class PartnerOSStandIn(_Dispatch, _AuthEndpoints, _ApiEndpoints):
         """Publish an application form under a public slug."""
         with self._lock:
             self._data.org(organization)
-            self._data.forms[slug] = _Form(slug, organization, tuple(required_fields), tuple(agreements))
+            self._data.forms[slug] = Form(slug, organization, tuple(required_fields), tuple(agreements))
         return slug
 
     def set_icp_size(self, n_bytes: int | None) -> None:

@@ -2,7 +2,7 @@
 
 It polls ``GET /api/integrations/{id}/status`` through this event loop's shared PartnerOS session
 (one sign-in for every trigger using the same connection), decides with the same
-:func:`airflow_provider_partneros._integration.evaluate` as poke and reschedule modes, and yields
+:func:`airflow_provider_partneros._protocol.integration.evaluate` as poke and reschedule modes, and yields
 exactly one event:
 
 ``{"status": "success", "document": {...}, "message": ...}``
@@ -26,9 +26,10 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_partneros._config import DEFAULT_CONN_ID
-from airflow_provider_partneros._integration import (
+from airflow_provider_partneros._connection.defaults import DEFAULT_CONN_ID
+from airflow_provider_partneros._protocol.integration import (
     DEFAULT_FAILURE_STATUSES,
+    DEFAULT_MAX_TRANSIENT_ERRORS,
     DEFAULT_TARGET_STATUSES,
     evaluate,
     next_poll_delay,
@@ -36,7 +37,6 @@ from airflow_provider_partneros._integration import (
 )
 from airflow_provider_partneros.exceptions import PartnerOSError
 
-DEFAULT_MAX_TRANSIENT_ERRORS = 5
 EVENT_STATUSES = frozenset({"success", "failure", "error", "timeout"})
 
 
@@ -196,7 +196,7 @@ class IntegrationStatusTrigger(BaseTrigger):
 def _parse_deadline(timeout_at: str | None) -> float | None:
     if not timeout_at:
         return None
-    from airflow_provider_partneros._integration import parse_synced_after
+    from airflow_provider_partneros._protocol.integration import parse_synced_after
 
     when = parse_synced_after(timeout_at)
     return when.timestamp() if when is not None else None

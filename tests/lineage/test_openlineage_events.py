@@ -119,10 +119,10 @@ def test_batch_reports_at_most_the_documented_number_of_partners(
     standin: PartnerOSStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     use_standin(standin, monkeypatch)
-    from airflow_provider_partneros.operators import AnalyzePartnersOperator
+    from airflow_provider_partneros.operators import BatchAnalyzePartnersOperator
 
     ids = [f"p-{n}" for n in range(MAX_PARTNER_DATASETS + 50)]
-    lineage = operator_lineage(AnalyzePartnersOperator(task_id="big", partner_ids=ids))
+    lineage = operator_lineage(BatchAnalyzePartnersOperator(task_id="big", partner_ids=ids))
     assert [d.name for d in lineage.outputs] == [f"{DEMO_ORG_ID}/partners/{pid}" for pid in ids[:100]]
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from airflow.sdk.definitions.retry_policy import RetryDecision, RetryPolicy
 
-from airflow_provider_partneros._retry_delay import (
+from airflow_provider_partneros._retry.delay import (
     DEFAULT_MAX_RATE_LIMIT_DELAY,
     DEFAULT_MIN_RATE_LIMIT_DELAY,
     DEFAULT_RATE_LIMIT_MARGIN,

@@ -106,11 +106,6 @@ def validate_arguments(
     return cid, targets, failures, parse_synced_after(synced_after)
 
 
-def is_template(value: Any) -> bool:
-    """A Jinja string not rendered yet (at DAG parse time): checked again at task start."""
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
-
-
 def parse_synced_after(value: Any) -> pendulum.DateTime | None:
     """A datetime, an ISO 8601 string, or "nothing" (None, "", "None": a manual run has no interval).
 
@@ -210,6 +205,8 @@ def evaluate(
     )
 
 
+DEFAULT_MAX_TRANSIENT_ERRORS = 5
+"""Polls in a row that may fail transiently (5xx, timeouts, 429) before the sensor or trigger gives up."""
 MAX_SERVER_POLL_DELAY = 120.0
 """Longest a rate-limited poll defers the next one (a proxy may send ``Retry-After: 86400``)."""
 
@@ -230,13 +227,13 @@ def _shape(document: Any) -> str:
 
 __all__ = [
     "DEFAULT_FAILURE_STATUSES",
+    "DEFAULT_MAX_TRANSIENT_ERRORS",
     "DEFAULT_TARGET_STATUSES",
     "KNOWN_STATUSES",
     "Verdict",
     "check_status_lists",
     "evaluate",
     "integration_fix",
-    "is_template",
     "normalize_statuses",
     "parse_api_timestamp",
     "parse_synced_after",

@@ -31,10 +31,23 @@ import time
 from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
-from urllib.parse import quote, unquote, urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from airflow_provider_partneros import __version__
-from airflow_provider_partneros._config import PartnerOSSettings
+from airflow_provider_partneros._connection.settings import PartnerOSSettings
+from airflow_provider_partneros._protocol.endpoints import (
+    ALLOWED_METHODS,
+    GET_SESSION_PATH,
+    IDEMPOTENT_METHODS,
+    SET_ACTIVE_ORG_PATH,
+    SIGN_IN_PATH,
+    SIGN_OUT_PATH,
+    STATE_CHANGING_METHODS,
+    check_json_serializable,
+    normalize_endpoint,
+    path,
+    require_id,
+)
 from airflow_provider_partneros.exceptions import (
     PartnerOSBadRequestError,
     PartnerOSConfigError,
@@ -54,23 +67,15 @@ from airflow_provider_partneros.exceptions import (
 )
 
 USER_AGENT = f"airflow-provider-partneros/{__version__}"
-SIGN_IN_PATH = "/api/auth/sign-in/email"
-SIGN_OUT_PATH = "/api/auth/sign-out"
-GET_SESSION_PATH = "/api/auth/get-session"
-SET_ACTIVE_ORG_PATH = "/api/auth/organization/set-active"
-
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-STATE_CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-ALLOWED_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
 
 MAX_RETRY_DELAY = 30.0
+"""Longest single wait inside one call; a server asking for longer gets a task-level retry instead."""
 SIGN_IN_PATIENCE_FLOOR = 120.0
 SIGN_IN_PATIENCE_TIMEOUTS = 20
 """A sign-in waits out the rate limit for up to this many connection timeouts (at least the floor)."""
 SIGN_IN_JITTER = 2.0
 """Seconds of random spread added to the server's delay, so hosts told the same delay do not all come
 back at the same instant (the limiter lets 3 through; the rest would be refused together again)."""
-"""Longest single wait inside one call; a server asking for longer gets a task-level retry instead."""
 MAX_REDIRECTS = 5
 MAX_ERROR_BODY = 64 * 1024
 """Error bodies are read up to this size: enough for any message, bounded against a drip or a flood."""
@@ -148,48 +153,6 @@ Flow = Generator[Action, Any, Any]
 # --- building requests ------------------------------------------------------------------------------
 
 
-def path(*segments: str) -> str:
-    """Build an ``/api/...`` path from segments, each URL-encoded so an id can never change the path.
-
-    ``path("api", "integrations", "a/b c")`` -> ``/api/integrations/a%2Fb%20c``. A segment that is
-    ``.`` or ``..`` is refused: encoding it as ``%2E`` does not help, because ``requests`` decodes
-    unreserved characters again (``/x/%2E%2E/status`` goes out as ``/x/../status``, which any
-    normalizing proxy or server resolves to ``/status``).
-    """
-    out = []
-    for segment in segments:
-        if segment in (".", ".."):
-            raise PartnerOSConfigError(
-                f"{segment!r} cannot be used as an id: it would change the request's path."
-            )
-        out.append(quote(segment, safe=""))
-    return "/" + "/".join(out)
-
-
-def require_id(name: str, value: Any) -> str:
-    """Ids are opaque: any non-empty string (the docs show both UUIDs and ``conn_01hx...``)."""
-    if not isinstance(value, str) or not value.strip():
-        raise PartnerOSConfigError(f"{name} must be a non-empty string, got {value!r}.")
-    return value
-
-
-def normalize_endpoint(endpoint: str) -> str:
-    """A caller's endpoint is a path on the PartnerOS host, never another URL the cookie could follow."""
-    if not isinstance(endpoint, str) or not endpoint.strip():
-        raise PartnerOSConfigError(f"endpoint must be a non-empty path such as '/api/...', got {endpoint!r}.")
-    endpoint = endpoint.strip()
-    parts = urlsplit(endpoint)
-    if parts.scheme or parts.netloc or endpoint.startswith("//"):
-        raise PartnerOSConfigError(
-            f"endpoint {endpoint!r} must be a path on the connection's base URL (e.g. '/api/partners'), "
-            "not a full URL: the session cookie is only ever sent to the PartnerOS host."
-        )
-    # Decoded first: requests turns %2E back into "." before sending.
-    if any(unquote(seg) in (".", "..") for seg in endpoint.split("?")[0].split("/")):
-        raise PartnerOSConfigError(f"endpoint {endpoint!r} must not contain '.' or '..' segments.")
-    return endpoint if endpoint.startswith("/") else "/" + endpoint
-
-
 def api_request(
     settings: PartnerOSSettings,
     method: str,
@@ -226,13 +189,6 @@ def api_request(
         needs_session=not public,
         send_cookies=not public,
     )
-
-
-def check_json_serializable(what: str, value: Any) -> None:
-    try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as err:
-        raise PartnerOSConfigError(f"{what} must be JSON-serializable: {err}.") from None
 
 
 def _clean_params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -1,8 +1,8 @@
 """The retry policy's delay rule and its defaults, apart from Airflow so both policy modules can use it.
 
-:mod:`.retry_policies` (public, imports on any Airflow) and :mod:`._retry_policy` (the ``RetryPolicy``
-subclass, Airflow 3.3+ only) both import from here, so the subclass needs nothing of the public module,
-which imports the subclass lazily (on first use) and only then.
+:mod:`~airflow_provider_partneros.retry_policies` (public, imports on any Airflow) and :mod:`.policy`
+(the ``RetryPolicy`` subclass, Airflow 3.3+ only) both import from here, so the subclass needs nothing
+of the public module, which imports the subclass lazily (on first use) and only then.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from airflow_provider_partneros._defaults import (
+from airflow_provider_partneros._connection.defaults import (
     DEFAULT_BASE_URL,
     DEFAULT_CONN_ID,
     DEFAULT_MAX_RETRIES,

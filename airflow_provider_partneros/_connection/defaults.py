@@ -1,7 +1,7 @@
 """Connection defaults, in a module with no imports.
 
 Airflow imports ``get_provider_info`` while it initialises itself, so what that module needs must
-not import airflow (which would re-enter a half-initialised package). ``_config`` applies these
+not import airflow (which would re-enter a half-initialised package). :mod:`.settings` applies these
 defaults; the connection form shows them.
 """
 
