@@ -431,10 +431,9 @@ def test_the_store_holds_no_password_and_its_names_reveal_no_identity(
     tasks = Tasks(tmp_path, "tasks", n=2, calls=["status"], env=env, hold_after=2.0)
     tasks.pids()
     deadline = time.monotonic() + 30
-    while standin.sign_ins < 1:
+    while standin.sign_ins < 1 or not list(partneros_session_dir.glob("*.json")):  # signed in and stored
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    time.sleep(0.3)
     files = [p for p in partneros_session_dir.iterdir() if not p.name.endswith(".tmp")]
     contents = b"".join(p.read_bytes() for p in files if p.exists())
     tasks.wait()

@@ -46,7 +46,7 @@ from airflow_provider_partneros._sessions.lifecycle import (
 )
 from airflow_provider_partneros._sessions.records import CookieRecord, cookie_records, install_cookies
 from airflow_provider_partneros._sessions.store import Held, StoreEntry
-from airflow_provider_partneros._sessions.sync_transport import Log
+from airflow_provider_partneros._sessions.sync_http import Log
 
 if TYPE_CHECKING:
     import httpx

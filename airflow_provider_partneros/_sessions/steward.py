@@ -22,7 +22,7 @@ from airflow_provider_partneros._connection.settings import PartnerOSSettings
 from airflow_provider_partneros._sessions.config import reopen_entry
 from airflow_provider_partneros._sessions.flows import LockEntry, SignOut, StoreIO, drive, steward_flow
 from airflow_provider_partneros._sessions.store import StoreEntry
-from airflow_provider_partneros._sessions.sync_transport import sign_out_once
+from airflow_provider_partneros._sessions.sync_http import sign_out_once
 
 POLL = 1.0
 """Seconds between two rounds; a round is a lock attempt and a small read."""
