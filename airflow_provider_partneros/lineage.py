@@ -42,13 +42,10 @@ def data_source(partneros_conn_id: Any) -> tuple[str, str | None]:
     active organization, which only a request could tell). An unreadable connection gives the default
     host: lineage must never be the reason a task fails.
     """
-    from airflow.sdk import BaseHook
-
-    from airflow_provider_partneros._connection.settings import settings_from_airflow_connection
+    from airflow_provider_partneros._connection.settings import read_airflow_connection
 
     try:
-        conn = BaseHook.get_connection(partneros_conn_id)
-        settings = settings_from_airflow_connection(partneros_conn_id, conn, conn.extra_dejson)
+        settings = read_airflow_connection(partneros_conn_id)
         return host_of(settings.base_url), settings.organization_id
     except Exception:
         return DEFAULT_HOST, None

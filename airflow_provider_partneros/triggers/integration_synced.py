@@ -79,17 +79,14 @@ def integration_synced_uri(
 
 def _connection_source(partneros_conn_id: str) -> tuple[str, str | None]:
     """The PartnerOS host and organization of an Airflow connection, read at DAG parse (no request)."""
-    from airflow.sdk import BaseHook
-
-    from airflow_provider_partneros._connection.settings import settings_from_airflow_connection
+    from airflow_provider_partneros._connection.settings import read_airflow_connection
 
     if not isinstance(partneros_conn_id, str) or not partneros_conn_id.strip():
         raise PartnerOSConfigError(
             f"partneros_conn_id must be a non-empty Airflow connection id, got {partneros_conn_id!r}."
         )
     try:
-        conn = BaseHook.get_connection(partneros_conn_id)
-        settings = settings_from_airflow_connection(partneros_conn_id, conn, conn.extra_dejson)
+        settings = read_airflow_connection(partneros_conn_id)
     except Exception as err:
         raise PartnerOSConfigError(
             f"The asset's name comes from the PartnerOS host and organization, read at DAG parse from the "
