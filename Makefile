@@ -46,9 +46,15 @@ SCALE_VENV := .venv-scale
 SCALE_DEPS := $(TEST_DEPS) "apache-airflow[postgres]==$(AIRFLOW_VERSION)" apache-airflow-providers-celery \
   "celery[redis]<5.7" psycopg2-binary redis
 SCALE_PYTEST_ARGS ?=
+LINEAGE_PYTEST_ARGS ?=
+
+# The OpenLineage environment (tests/lineage): the dev venv plus apache-airflow-providers-openlineage, in
+# a venv of its own so the dev venv proves the provider works (and imports nothing more) without it.
+LINEAGE_VENV := .venv-lineage
+LINEAGE_DEPS := $(TEST_DEPS) "apache-airflow==$(AIRFLOW_VERSION)" "apache-airflow-providers-openlineage>=2.20"
 
 .PHONY: help venv system-deps lint typecheck pytest package-check matrix matrix-min matrix-max test demo bench clean \
-  scale-venv scale-test bench-scale
+  scale-venv scale-test bench-scale lineage-venv lineage-test
 
 help:
 	@echo "make test           CI: venv, lint, typecheck, pytest (all markers), package-check, matrix"
@@ -62,6 +68,7 @@ help:
 	@echo "make matrix         suite on Airflow $(AIRFLOW_MIN_VERSION)/py$(MATRIX_MIN_PYTHON) and $(AIRFLOW_VERSION)/py$(MATRIX_MAX_PYTHON), in parallel"
 	@echo "make matrix-min     just the Airflow $(AIRFLOW_MIN_VERSION)/py$(MATRIX_MIN_PYTHON) leg (matrix-max: the other)"
 	@echo "make scale-test     tests/scale: CeleryExecutor, PostgreSQL, Redis, 2 workers, 2 triggerers (docs/scale.md)"
+	@echo "make lineage-test   tests/lineage: OpenLineage events of real DAG runs (venv with the OpenLineage provider)"
 	@echo "make bench          benchmarks/run.py, if there is one"
 	@echo "make bench-scale    fan-out of 100 tasks on the scale-out environment, shared vs per-task sessions"
 	@echo "make clean          remove venvs, build output and caches"
@@ -124,7 +131,7 @@ matrix-leg: matrix-leg-venv
 
 # The CI entry point: each stage in order, stop at the first failure, print the time of each.
 test:
-	@bash scripts/run_stages.sh venv lint typecheck system-deps pytest scale-test package-check matrix
+	@bash scripts/run_stages.sh venv lint typecheck system-deps pytest lineage-test scale-test package-check matrix
 
 # The scale-out scenarios (marker `scale`, tests/scale): one environment for the whole module, started
 # and stopped by the tests themselves. Needs PostgreSQL and Redis from Debian (make system-deps).
@@ -134,6 +141,14 @@ scale-venv: venv
 scale-test: scale-venv system-deps
 	@PYTEST_TIME_LIMIT=$${PYTEST_TIME_LIMIT:-900} bash scripts/pytest.sh $(SCALE_VENV)/bin/python tests/scale \
 	  -m scale --durations=0 -s $(SCALE_PYTEST_ARGS)
+
+# OpenLineage (marker `lineage`, tests/lineage): the same provider with apache-airflow-providers-openlineage
+# installed, events written by its file transport. Not collected in venvs without that provider.
+lineage-venv: venv
+	@bash scripts/ensure_venv.sh --venv $(LINEAGE_VENV) --python "$(PYTHON)" --uv $(BIN)/uv -- $(LINEAGE_DEPS)
+
+lineage-test: lineage-venv
+	@bash scripts/pytest.sh $(LINEAGE_VENV)/bin/python tests/lineage -m lineage $(LINEAGE_PYTEST_ARGS)
 
 bench-scale: scale-venv system-deps
 	@$(SCALE_VENV)/bin/python benchmarks/bench_scale.py
@@ -146,5 +161,5 @@ bench: venv
 	 else echo "no benchmarks yet (benchmarks/run.py does not exist)"; fi
 
 clean:
-	rm -rf $(VENV) .venv-matrix-* $(SCALE_VENV) dist build *.egg-info .mypy_cache .ruff_cache .pytest_cache .bench-out .airflow-home*
+	rm -rf $(VENV) .venv-matrix-* $(SCALE_VENV) $(LINEAGE_VENV) dist build *.egg-info .mypy_cache .ruff_cache .pytest_cache .bench-out .airflow-home*
 	find . -name __pycache__ -type d -not -path './.git/*' -prune -exec rm -rf {} +

@@ -148,6 +148,10 @@ class PartnerOSUnexpectedResponseError(PartnerOSError):
     """An answer that is not what the API promises (malformed JSON, cut-off body, wrong shape)."""
 
 
+class PartnerOSCancelledError(PartnerOSError):
+    """The task was killed (marked failed, timed out) while this call waited to start: it never sent."""
+
+
 class PartnerOSBatchError(PartnerOSError):
     """Partners of a batch failed, at least one for a reason a retry can fix (429, 5xx, network).
 
@@ -166,6 +170,7 @@ __all__ = [
     "PartnerOSBadRequestError",
     "PartnerOSBatchError",
     "PartnerOSBatchFatalError",
+    "PartnerOSCancelledError",
     "PartnerOSConfigError",
     "PartnerOSConflictError",
     "PartnerOSError",

@@ -70,6 +70,14 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        "asset-uris": [
+            {
+                "schemes": ["partneros"],
+                "handler": "airflow_provider_partneros.assets.normalize_uri",
+                "factory": "airflow_provider_partneros.assets.create_asset",
+                "to_openlineage_converter": "airflow_provider_partneros.assets.convert_asset_to_openlineage",
+            }
+        ],
         "config": {
             "partneros": {
                 "description": "Settings of the PartnerOS provider.",

@@ -5,9 +5,11 @@ polls the integration's status every ``poke_interval`` seconds and turns each ne
 healthy (``active``) integration into one asset event, hence one run. The run reads what synced from
 ``triggering_asset_events``. See docs/events.md for the delivery guarantees on Airflow 3.2 and 3.3.
 
-A manual run (and ``make demo``, which runs this with ``dag.test()``) has no triggering event and
-says so. The connection id is the stand-in's demo Salesforce integration; use your own ``conn_...``
-id against the real service. Parsing this file needs no network.
+``make demo`` runs it in a real deployment: the stand-in's integration syncs and the run it causes
+is shown. A manual run has no triggering event and says so. The connection id is the stand-in's demo
+Salesforce integration; use your own ``conn_...`` id against the real service. The asset is named by
+the PartnerOS host and organization, read at parse from the ``partneros_default`` connection (no
+request to PartnerOS; pass ``host=`` and ``organization=`` to read nothing, see docs/events.md).
 """
 
 from __future__ import annotations

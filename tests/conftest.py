@@ -43,6 +43,21 @@ if TYPE_CHECKING:
 # there. Elsewhere (the dev venv, the matrix legs) it is not collected at all.
 collect_ignore: list[str] = [] if importlib.util.find_spec("celery") else ["scale"]
 
+
+def _has_distribution(name: str) -> bool:
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        distribution(name)
+    except PackageNotFoundError:
+        return False
+    return True
+
+
+# tests/lineage needs the OpenLineage provider, which only the lineage venv has (`make lineage-test`).
+if not _has_distribution("apache-airflow-providers-openlineage"):
+    collect_ignore.append("lineage")
+
 pytest_plugins: list[str] = []
 try:  # the plugin is registered as a pytest11 entry point once the package is installed
     from importlib.metadata import entry_points

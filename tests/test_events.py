@@ -296,7 +296,7 @@ def test_a_rate_limited_sign_in_waits_for_the_servers_delay(
             await wait_until(lambda: standin.requests[STATUS_KEY] >= 2)
         # The sign-in waits out the server's 30 s (with a little jitter), then polls as usual.
         assert 30.0 <= asked[0] <= 32.0, asked
-        assert asked[1:3] == [1.0, 1.0], asked
+        assert asked[1] == 1.0, asked  # then the poke interval, as usual
         assert standin.sign_ins == 1
 
     run(body)
@@ -534,18 +534,52 @@ def test_kwargs_are_plain_stable_values_without_secrets(standin: PartnerOSStandI
 
 
 def test_asset_name_and_uri_follow_the_documented_scheme() -> None:
-    asset = integration_synced_asset("conn_01hx/ä", partneros_conn_id="crm", poke_interval=5)
-    expected = "partneros://crm/integrations/conn_01hx%2F%C3%A4/synced"
-    assert asset.name == asset.uri == expected == integration_synced_uri("conn_01hx/ä", "crm")
+    asset = integration_synced_asset(
+        "conn_01hx/ä",
+        partneros_conn_id="crm",
+        poke_interval=5,
+        host="App.PartnerOS.com",
+        organization="org_1",
+    )
+    expected = "partneros://app.partneros.com/org_1/integrations/conn_01hx%2F%C3%A4"
+    assert asset.name == asset.uri == expected
+    assert expected == integration_synced_uri(
+        "conn_01hx/ä", "crm", host="app.partneros.com", organization="org_1"
+    )
     (watcher,) = asset.watchers
     assert isinstance(watcher.trigger, IntegrationSyncedTrigger)
     assert watcher.trigger.serialize()[1]["poke_interval"] == 5.0
+
+
+def test_asset_is_named_by_the_connections_host_and_organization(
+    standin: PartnerOSStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_CRM", standin.connection_json(extra={"organization_id": "org_9"}))
+    asset = integration_synced_asset(CID, partneros_conn_id="crm")
+    assert asset.uri == f"partneros://{standin.base_url.split('://')[1]}/org_9/integrations/{CID}"
+
+
+def test_asset_of_a_connection_without_organization_names_the_active_one(
+    standin: PartnerOSStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_CRM", standin.connection_json())
+    assert (
+        integration_synced_uri(CID, "crm")
+        == f"partneros://{standin.base_url.split('://')[1]}/_/integrations/{CID}"
+    )
+
+
+def test_asset_of_an_unreadable_connection_fails_at_parse_saying_what_to_pass() -> None:
+    from airflow_provider_partneros.exceptions import PartnerOSConfigError
+
+    with pytest.raises(PartnerOSConfigError, match="pass host= and organization="):
+        integration_synced_asset(CID, partneros_conn_id="no_such_connection")
 
 
 def test_bad_arguments_fail_when_the_dag_is_parsed() -> None:
     from airflow_provider_partneros.exceptions import PartnerOSConfigError
 
     with pytest.raises(PartnerOSConfigError, match="connection_id"):
-        integration_synced_asset("  ")
+        integration_synced_asset("  ", host="app.partneros.com", organization="org_1")
     with pytest.raises(PartnerOSConfigError, match="poke_interval"):
-        integration_synced_asset("conn_1", poke_interval=0)
+        integration_synced_asset("conn_1", poke_interval=0, host="app.partneros.com", organization="org_1")

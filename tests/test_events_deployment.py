@@ -22,7 +22,7 @@ from deployment_harness import AirflowDeployment
 from packaging.version import Version
 
 from airflow_provider_partneros.testing import DEMO_PASSWORD, PartnerOSStandIn
-from airflow_provider_partneros.triggers.integration_synced import MARK_KEY, integration_synced_uri
+from airflow_provider_partneros.triggers.integration_synced import MARK_KEY
 
 pytestmark = [
     pytest.mark.deployment,
@@ -69,9 +69,9 @@ class Observed:
 
     def asset_id(self) -> int:
         if self._asset_id is None:
-            uri = integration_synced_uri(CID)
+            # partneros://<stand-in host>/<organization>/integrations/<id> (docs/events.md)
             assets = self.airflow.api("GET", "/assets", params={"uri_pattern": "partneros://"})["assets"]
-            (asset,) = [a for a in assets if a["uri"] == uri]
+            (asset,) = [a for a in assets if a["uri"].endswith(f"/_/integrations/{CID}")]
             self._asset_id = int(asset["id"])
         return self._asset_id
 

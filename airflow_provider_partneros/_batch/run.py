@@ -9,17 +9,19 @@ here knows HTTP or PartnerOS endpoints; the rate limit is :mod:`.gate`'s job.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from airflow_provider_partneros._batch.limits import DEFAULT_MAX_CONCURRENCY, MAX_CONCURRENCY
-from airflow_provider_partneros.exceptions import PartnerOSError
+from airflow_provider_partneros.exceptions import PartnerOSCancelledError, PartnerOSError
 
 T = TypeVar("T")
 
 _ERROR_TEXT_LIMIT = 500
+KILLED = "not attempted: the task was killed before this partner's call started"
 
 
 # --- outcomes ------------------------------------------------------------------------------------------
@@ -96,6 +98,7 @@ def run_batch(
     abort_on: tuple[type[BaseException], ...] = (),
     warm_up: bool = True,
     on_done: Callable[[str, T | None, ItemError | None], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> BatchResult[T]:
     """Call ``call(item)`` for every item, at most ``max_concurrency`` at once, and keep every outcome.
 
@@ -105,6 +108,9 @@ def run_batch(
         workers start, and an ``abort_on`` error (e.g. refused credentials) costs one call, not
         ``max_concurrency``.
     :param on_done: called (from the calling thread) after each item, e.g. for progress logs.
+    :param cancel: once set (the task was killed), no new item starts; the calls in flight finish
+        (their flows should stop too, see :func:`~airflow_provider_partneros._batch.gate.gated`), and
+        the items never started are recorded as retryable "not attempted" errors.
     """
     if not 1 <= max_concurrency <= MAX_CONCURRENCY:
         raise ValueError(f"max_concurrency must be between 1 and {MAX_CONCURRENCY}, got {max_concurrency}.")
@@ -124,7 +130,10 @@ def run_batch(
         if on_done is not None:
             on_done(item, batch.results.get(item), batch.errors.get(item))
 
-    if warm_up and pending:
+    def cancelled() -> bool:
+        return cancel is not None and cancel.is_set()
+
+    if warm_up and pending and not cancelled():
         first = pending.pop(0)
         done_first: Future[T] = Future()
         try:
@@ -138,7 +147,7 @@ def run_batch(
         running: dict[Future[T], str] = {}
         queue = iter(pending)
         while True:
-            while aborted is None and len(running) < workers:
+            while aborted is None and not cancelled() and len(running) < workers:
                 item = next(queue, None)
                 if item is None:
                     break
@@ -152,6 +161,11 @@ def run_batch(
         for item in batch.items:
             if item not in batch.results and item not in batch.errors:
                 batch.errors[item] = aborted.not_attempted()
+    if cancelled():
+        killed = ItemError(PartnerOSCancelledError.__name__, KILLED, True)
+        for item in batch.items:
+            if item not in batch.results and item not in batch.errors:
+                batch.errors[item] = killed
     return batch
 
 

@@ -177,6 +177,18 @@ def settings_from_connection(
     )
 
 
+def read_airflow_connection(conn_id: str) -> PartnerOSSettings:
+    """Look the Airflow connection up (sync: tasks and DAG parse, never an event loop) and parse it.
+
+    The one place that does both at DAG parse: the asset name and lineage read a connection here.
+    Raises what the lookup or the parser raises; callers decide what a failure means to them.
+    """
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(conn_id)
+    return settings_from_airflow_connection(conn_id, conn, conn.extra_dejson)
+
+
 def settings_from_airflow_connection(conn_id: str, conn: Any, extra: Mapping[str, Any]) -> PartnerOSSettings:
     """:func:`settings_from_connection` for an Airflow ``Connection`` (its extras already decoded, so
     the async path can decode them without blocking)."""

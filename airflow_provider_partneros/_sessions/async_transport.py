@@ -207,7 +207,7 @@ class AsyncSession:
             self.log.info(
                 "Signed in to %s (%s, sign-in %d).",
                 self.settings.base_url,
-                f"shared by this {scope}" if scope else "shared by this triggerer",
+                f"shared session of this {scope}" if scope else "shared session of this triggerer",
                 self.sign_in_count,
             )
         return records

@@ -323,7 +323,11 @@ class PartnerOSHook(BaseHook):
             self._settings = None
 
     def batch_analyze_partners(
-        self, partner_ids: Iterable[str], *, max_concurrency: int = _batch.DEFAULT_MAX_CONCURRENCY
+        self,
+        partner_ids: Iterable[str],
+        *,
+        max_concurrency: int = _batch.DEFAULT_MAX_CONCURRENCY,
+        cancel: threading.Event | None = None,
     ) -> _batch.BatchResult[dict[str, Any]]:
         """Enrich many partners through this hook's one session, ``max_concurrency`` calls at a time.
 
@@ -331,6 +335,9 @@ class PartnerOSHook(BaseHook):
         trouble); a 429 pauses every worker for the server's delay (:class:`~._batch.RateGate`). Returns
         every partner's enrichment or error; nothing is raised for a failed partner. An error that
         would repeat for every partner (credentials, role, organization, quota, TLS) stops the batch.
+
+        :param cancel: the task's kill switch (``on_kill`` sets it): no partner's call, retry or sign-in
+            starts after it is set; calls in flight end within the connection's timeout.
         """
         from airflow_provider_partneros import exceptions as exc
 
@@ -351,7 +358,7 @@ class PartnerOSHook(BaseHook):
 
         def analyze(partner_id: str) -> dict[str, Any]:
             request = protocol.analyze_partner_request(self.settings, partner_id)
-            reply = self._run(_batch.gated(protocol.call_flow(self.settings, request), gate))
+            reply = self._run(_batch.gated(protocol.call_flow(self.settings, request), gate, cancel))
             return protocol.require_object(request, protocol.parse_json(request, reply), "partner")
 
         def progress(partner_id: str, result: object, error: _batch.ItemError | None) -> None:
@@ -361,7 +368,7 @@ class PartnerOSHook(BaseHook):
                 self.log.info("Analyzed %d of %d partners (%d failed).", finished[0], len(ids), finished[1])
 
         return _batch.run_batch(
-            ids, analyze, max_concurrency=max_concurrency, abort_on=abort_on, on_done=progress
+            ids, analyze, max_concurrency=max_concurrency, abort_on=abort_on, on_done=progress, cancel=cancel
         )
 
     # --- the transport ------------------------------------------------------------------------------

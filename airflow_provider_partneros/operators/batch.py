@@ -16,6 +16,7 @@ a request, not a second AI analysis).
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
@@ -24,6 +25,7 @@ from airflow_provider_partneros._protocol.arguments import is_unresolved
 from airflow_provider_partneros.exceptions import (
     PartnerOSBatchError,
     PartnerOSBatchFatalError,
+    PartnerOSCancelledError,
     PartnerOSConfigError,
 )
 from airflow_provider_partneros.operators.partneros import BasePartnerOSOperator, redact_secrets
@@ -85,6 +87,8 @@ class BatchAnalyzePartnersOperator(BasePartnerOSOperator):
             )
         self.partner_ids = partner_ids
         self.max_concurrency = max_concurrency
+        self._cancel: threading.Event | None = None
+        """The running try's kill switch (made in ``call``: an Event cannot be deep-copied with the task)."""
 
     def validate(self) -> None:
         _check_partner_ids(self.partner_ids)
@@ -106,7 +110,12 @@ class BatchAnalyzePartnersOperator(BasePartnerOSOperator):
             self.log.info(
                 "Enriching %d partners, up to %d at a time.", len(todo), min(self.max_concurrency, len(todo))
             )
-        batch = hook.batch_analyze_partners(todo, max_concurrency=self.max_concurrency) if todo else None
+        self._cancel = cancel = threading.Event()
+        batch = (
+            hook.batch_analyze_partners(todo, max_concurrency=self.max_concurrency, cancel=cancel)
+            if todo
+            else None
+        )
         results = {**previous, **(batch.results if batch else {})}
         errors = batch.errors if batch else {}
         outcome = {
@@ -121,7 +130,27 @@ class BatchAnalyzePartnersOperator(BasePartnerOSOperator):
             _save(store, {pid: redact_secrets(value) for pid, value in results.items()})
         if self.do_xcom_push:
             context["ti"].xcom_push(key="return_value", value=outcome)
+        if cancel.is_set():
+            raise PartnerOSCancelledError(
+                f"The task was killed: {len(results)} of {len(ids)} partners are enriched"
+                + (" and kept for the retry, which enriches only the other " if store is not None else "; ")
+                + f"{len(ids) - len(results)} were not (no call started after the kill)."
+            )
         raise _failure(len(ids), errors, kept=store is not None)
+
+    def on_kill(self) -> None:
+        """Stop the batch when the task is killed (marked failed, ``execution_timeout``).
+
+        No partner's call, retry or sign-in starts after this; calls in flight end within the
+        connection's timeout, then ``call`` keeps the enriched partners for the retry (Airflow 3.3's
+        ``task_state_store``) and fails. The hook is closed here, so this task's hold on the host's
+        shared session ends now and the session is signed out after its linger, as after any task.
+        """
+        cancel = self._cancel
+        if cancel is not None:
+            cancel.set()
+            self.log.warning("Task killed: no further PartnerOS call of this batch starts.")
+        super().on_kill()
 
 
 def _check_partner_ids(value: Any) -> None:

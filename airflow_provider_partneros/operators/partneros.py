@@ -23,7 +23,11 @@ from airflow.sdk import BaseOperator
 from airflow_provider_partneros import _protocol as protocol
 from airflow_provider_partneros._connection.defaults import DEFAULT_CONN_ID
 from airflow_provider_partneros._protocol.arguments import is_lazy, is_template
-from airflow_provider_partneros.exceptions import PartnerOSConfigError, PartnerOSFatalError
+from airflow_provider_partneros.exceptions import (
+    PartnerOSCancelledError,
+    PartnerOSConfigError,
+    PartnerOSFatalError,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -160,6 +164,17 @@ class BasePartnerOSOperator(BaseOperator):
         hook = self._hook
         if hook is not None:
             hook.close()
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        """What this task reads and writes, for OpenLineage (optional provider; docs/lineage.md)."""
+        from airflow_provider_partneros.lineage import operator_lineage
+
+        return operator_lineage(self)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        from airflow_provider_partneros.lineage import operator_lineage
+
+        return operator_lineage(self)
 
 
 # --- the generic operator ----------------------------------------------------------------------------
@@ -359,6 +374,7 @@ class GenerateIcpOperator(BasePartnerOSOperator):
             _check_output_path(output_path)
         self.company = company
         self.output_path = output_path
+        self._streaming = False
 
     def validate(self) -> None:
         _check_company(self.company)
@@ -366,6 +382,25 @@ class GenerateIcpOperator(BasePartnerOSOperator):
             _check_output_path(self.output_path)
 
     def call(self, hook: PartnerOSHook, context: Context) -> Any:
+        self._streaming = True
+        try:
+            return self._generate(hook)
+        finally:
+            self._streaming = False
+
+    def on_kill(self) -> None:
+        """Closing the hook alone would let the stream run on (an open answer is not pooled): while
+        the profile streams, end the call at once by raising into it (``on_kill`` runs in the task's
+        SIGTERM handler, in the thread that reads), which closes the answer; no request follows."""
+        super().on_kill()
+        if self._streaming:
+            self._streaming = False
+            raise PartnerOSCancelledError(
+                f"The task was killed while PartnerOS streamed the ICP for {self.company!r}; the stream "
+                "was closed and nothing was written."
+            )
+
+    def _generate(self, hook: PartnerOSHook) -> Any:
         if self.output_path is None:
             return hook.generate_icp(self.company)
         target = Path(os.fspath(self.output_path))

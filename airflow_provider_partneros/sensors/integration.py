@@ -108,6 +108,8 @@ class IntegrationStatusSensor(BaseSensorOperator):
         self._after: pendulum.DateTime | None = None
         self._transient = 0
         self._last_error: PartnerOSError | None = None
+        self._status_document: Any = None
+        """The last status document read, for OpenLineage (platform, instanceUrl)."""
 
     # --- running ------------------------------------------------------------------------------------
 
@@ -180,6 +182,7 @@ class IntegrationStatusSensor(BaseSensorOperator):
         verdict = evaluate(document, self.target_statuses, self.failure_statuses, self._after)
         if verdict.failed:
             raise PartnerOSIntegrationFailedError(verdict.message)
+        self._status_document = document
         self.log.info("%s", verdict.message)
         return PokeReturnValue(verdict.done, xcom_value=document if verdict.done else None)
 
@@ -192,6 +195,17 @@ class IntegrationStatusSensor(BaseSensorOperator):
     def on_kill(self) -> None:
         self._close_hook()
         super().on_kill()
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        """The integration this sensor reads, for OpenLineage (optional provider; docs/lineage.md)."""
+        from airflow_provider_partneros.lineage import operator_lineage
+
+        return operator_lineage(self)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        from airflow_provider_partneros.lineage import operator_lineage
+
+        return operator_lineage(self, document=self._status_document)
 
     def _get_hook(self) -> PartnerOSHook:
         if self._hook is None:
@@ -245,6 +259,7 @@ class IntegrationStatusSensor(BaseSensorOperator):
                     "IntegrationStatusSensor got a success event whose status document does not meet the "
                     f"sensor's conditions ({verdict.message}); failing rather than guessing."
                 )
+            self._status_document = document
             self.log.info("%s", message or verdict.message)
             return document
         if status == "timeout":

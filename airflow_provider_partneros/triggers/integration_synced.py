@@ -19,7 +19,6 @@ asset state store on Airflow 3.3+, only in memory on 3.2 (where the first poll i
 from __future__ import annotations
 
 import asyncio
-import urllib.parse
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -49,19 +48,54 @@ _sleep = asyncio.sleep
 """Every wait of the loop goes through here (the clock seam for tests)."""
 
 
-def integration_synced_uri(connection_id: str, partneros_conn_id: str = DEFAULT_CONN_ID) -> str:
-    """``partneros://<airflow conn id>/integrations/<connection id>/synced``, both parts percent-encoded.
+def integration_synced_uri(
+    connection_id: str,
+    partneros_conn_id: str = DEFAULT_CONN_ID,
+    *,
+    host: str | None = None,
+    organization: str | None = None,
+) -> str:
+    """``partneros://<PartnerOS host>/<organization>/integrations/<connection id>``, percent-encoded.
 
-    This string is the asset's name and URI: stable, so DAGs in other files can refer to the same
-    asset with ``Asset(name=...)`` or ``Asset.ref(name=...)``.
+    The data source, not the Airflow connection, names the asset (docs/lineage.md): ``host`` (e.g.
+    ``app.partneros.com``) and ``organization`` (the organization id; ``"_"`` for "the session's active
+    one"). Pass both and nothing is read at DAG parse. Leave one out and it comes from the Airflow
+    connection ``partneros_conn_id`` (its host and ``organization_id``): one connection lookup per parse
+    of the DAG file, free for ``AIRFLOW_CONN_*`` variables, a round trip for a remote secrets backend.
+    This string is the asset's name and URI, so other DAGs can refer to it with ``Asset.ref(name=...)``.
     """
+    from airflow_provider_partneros.assets import asset_uri, host_of
+
     cid = require_connection_id(connection_id)
+    if host is None or organization is None:
+        conn_host, conn_org = _connection_source(partneros_conn_id)
+        host = conn_host if host is None else host
+        organization = conn_org if organization is None else organization
+    try:
+        return asset_uri("integrations", cid, organization=organization, host=host_of(host))
+    except ValueError as err:
+        raise PartnerOSConfigError(f"Cannot name the asset of integration {cid!r}: {err}") from None
+
+
+def _connection_source(partneros_conn_id: str) -> tuple[str, str | None]:
+    """The PartnerOS host and organization of an Airflow connection, read at DAG parse (no request)."""
+    from airflow_provider_partneros._connection.settings import read_airflow_connection
+
     if not isinstance(partneros_conn_id, str) or not partneros_conn_id.strip():
         raise PartnerOSConfigError(
             f"partneros_conn_id must be a non-empty Airflow connection id, got {partneros_conn_id!r}."
         )
-    conn = urllib.parse.quote(partneros_conn_id.strip(), safe="")
-    return f"{URI_SCHEME}://{conn}/integrations/{urllib.parse.quote(cid, safe='')}/synced"
+    try:
+        settings = read_airflow_connection(partneros_conn_id)
+    except Exception as err:
+        raise PartnerOSConfigError(
+            f"The asset's name comes from the PartnerOS host and organization, read at DAG parse from the "
+            f"Airflow connection {partneros_conn_id!r}, which could not be read "
+            f"({type(err).__name__}: {err}). "
+            "Make the connection visible to the DAG processor, or pass host= and organization= "
+            "(docs/events.md)."
+        ) from None
+    return settings.base_url, settings.organization_id
 
 
 def integration_synced_asset(
@@ -69,16 +103,21 @@ def integration_synced_asset(
     partneros_conn_id: str = DEFAULT_CONN_ID,
     *,
     poke_interval: float = 60.0,
+    host: str | None = None,
+    organization: str | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> Asset:
     """An ``Asset`` that receives one event per new sync of a CRM integration; schedule a DAG on it.
 
     ``schedule=[integration_synced_asset("conn_123")]``. Its watcher is an
-    :class:`IntegrationSyncedTrigger` polling every ``poke_interval`` seconds.
+    :class:`IntegrationSyncedTrigger` polling every ``poke_interval`` seconds. The asset is the
+    integration itself (``partneros://<host>/<organization>/integrations/<id>``, see
+    :func:`integration_synced_uri` for ``host`` and ``organization``): the same dataset the sensor and
+    the schema operator report to OpenLineage.
     """
     from airflow.sdk import Asset, AssetWatcher
 
-    uri = integration_synced_uri(connection_id, partneros_conn_id)
+    uri = integration_synced_uri(connection_id, partneros_conn_id, host=host, organization=organization)
     trigger = IntegrationSyncedTrigger(
         connection_id=connection_id, partneros_conn_id=partneros_conn_id, poke_interval=poke_interval
     )

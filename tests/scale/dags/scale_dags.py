@@ -98,7 +98,12 @@ with DAG("scale_each_worker", schedule=None, start_date=START, catchup=False, ta
         on_host()
 
 
-WATCHED_SYNCED = integration_synced_asset("conn_scale_watched", poke_interval=2)
+# Every host reaches the stand-in through a forwarder of its own (its own base URL), and the
+# dag-processor has no PartnerOS connection at all: so the asset names its data source explicitly
+# instead of reading a connection at parse (docs/events.md).
+WATCHED_SYNCED = integration_synced_asset(
+    "conn_scale_watched", poke_interval=2, host="partneros.scale.test", organization="org-demo"
+)
 
 with DAG("scale_on_sync", schedule=[WATCHED_SYNCED], start_date=START, catchup=False, tags=["scale"]):
 
