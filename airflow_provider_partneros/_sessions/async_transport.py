@@ -53,8 +53,12 @@ if TYPE_CHECKING:
 
 _T = TypeVar("_T")
 
-sleep = asyncio.sleep
-"""How the transport waits when a flow says so (a module attribute: the seam for tests' clocks)."""
+
+async def sleep(seconds: float) -> None:
+    """How the transport waits when a flow says so (a module function: the seam for tests' clocks)."""
+    await asyncio.sleep(seconds)
+
+
 SIGN_OUT_TIMEOUT = 5.0
 """Sign-out is a courtesy (sessions expire on their own): never let it hold up a trigger for long."""
 MAX_CONNECTIONS = 20
@@ -65,10 +69,10 @@ async def load_settings(conn_id: str, log: Log | None = None) -> PartnerOSSettin
     """Read the Airflow connection without blocking the event loop (``aget_connection``)."""
     from airflow.sdk import BaseHook
 
+    from airflow_provider_partneros.version_compat import aconnection_extra
+
     conn = await BaseHook.aget_connection(conn_id)
-    aextra = getattr(conn, "aextra_dejson", None)
-    extra = await aextra() if aextra is not None else conn.extra_dejson
-    settings = settings_from_airflow_connection(conn_id, conn, extra)
+    settings = settings_from_airflow_connection(conn_id, conn, await aconnection_extra(conn))
     await amask(settings.password)
     if log is not None:
         for warning in settings.warnings:
@@ -486,19 +490,11 @@ def _failure(err: BaseException) -> TransportFailure:
 
 
 async def amask(secret: str | None) -> None:
-    """``amask_secret`` where it exists: the sync ``mask_secret`` talks to the supervisor with a
-    blocking send, which must not happen inside the triggerer's event loop."""
-    if not secret:
-        return
-    try:
-        from airflow.sdk import log as sdk_log
-    except ImportError:  # pragma: no cover - defensive: masking must never break a call
-        return
-    amask = getattr(sdk_log, "amask_secret", None)
-    if amask is not None:
-        await amask(secret)
-    else:  # pragma: no cover - Airflow < 3.3
-        sdk_log.mask_secret(secret)
+    """Register a secret with Airflow's log masker without blocking the event loop."""
+    if secret:
+        from airflow_provider_partneros.version_compat import amask_secret
+
+        await amask_secret(secret)
 
 
 __all__ = ["AsyncSession", "amask", "load_settings", "shared_session"]

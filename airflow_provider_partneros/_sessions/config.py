@@ -36,7 +36,7 @@ def config_value(option: str) -> str:
     value = os.environ.get(f"AIRFLOW__{CONFIG_SECTION.upper()}__{option.upper()}")
     if value is None:
         try:
-            from airflow.configuration import conf
+            from airflow_provider_partneros.version_compat import conf
 
             value = conf.get(CONFIG_SECTION, option, fallback=None)
         except Exception:  # no Airflow config to read (e.g. outside a deployment): use the default
@@ -105,9 +105,10 @@ async def adeployment_store_connection() -> DeploymentStoreConnection | None:
     from airflow.sdk import BaseHook
 
     try:
+        from airflow_provider_partneros.version_compat import aconnection_extra
+
         conn = await BaseHook.aget_connection(conn_id)
-        aextra = getattr(conn, "aextra_dejson", None)
-        extra = await aextra() if aextra is not None else conn.extra_dejson
+        extra = await aconnection_extra(conn)
     except Exception as err:
         raise store_connection_missing(conn_id, err) from None
     return conn, extra
