@@ -24,7 +24,7 @@ AIRFLOW_MIN_VERSION ?= 3.2.0
 MATRIX_MIN_PYTHON ?= 3.10
 MATRIX_MAX_PYTHON ?= 3.13
 # The matrix skips the slow markers to keep CI time in check; the main leg runs everything.
-MATRIX_PYTEST_ARGS ?= -m "not deployment and not browser and not hosts"
+MATRIX_PYTEST_ARGS ?= -m "not deployment and not browser and not hosts and not redis"
 PYTEST_ARGS ?=
 
 VENV := .venv
