@@ -7,9 +7,11 @@ come from the provider's own pytest plugin, the same one users load.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import importlib.util
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,8 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+_THROWAWAY: list[str] = []
+"""Directories this run made for itself, removed when it ends."""
+atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True) for d in _THROWAWAY])
+
 if not os.environ.get("AIRFLOW_HOME"):
     os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="partneros-tests-airflow-")
+    _THROWAWAY.append(os.environ["AIRFLOW_HOME"])
 _DAGS_FOLDER = Path(os.environ["AIRFLOW_HOME"]) / "dags"
 _DAGS_FOLDER.mkdir(parents=True, exist_ok=True)
 # An empty DAGs folder: tests register their own DAG objects (see `run_dag`), so dag.test() has no
@@ -31,6 +38,7 @@ os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", os.environ["AIRFLOW
 # A session store of this run's own (tests that need one per test use `partneros_session_dir`), so the
 # suite never shares PartnerOS sessions with another run or a deployment on this machine.
 os.environ["AIRFLOW__PARTNEROS__SESSION_DIR"] = tempfile.mkdtemp(prefix="partneros-tests-sessions-")
+_THROWAWAY.append(os.environ["AIRFLOW__PARTNEROS__SESSION_DIR"])
 os.environ["AIRFLOW__PARTNEROS__SESSION_LINGER"] = "0"
 
 if TYPE_CHECKING:
