@@ -94,7 +94,7 @@ pytest: venv
 # CI's pytest stage: the whole suite in two processes side by side. The tests of many hosts behind one
 # IP and of the Redis store mostly wait (on the sign-in limiter's 10 s windows, lock expiries, lingers),
 # so they share 2 cores well with the rest: one process took over 20 min, two take about the longer leg.
-WAIT_BOUND_TESTS := tests/test_sessions_across_hosts.py tests/test_redis_store.py \
+WAIT_BOUND_TESTS := tests/test_session_store.py tests/test_sessions_across_hosts.py tests/test_redis_store.py \
   tests/test_redis_sessions_across_hosts.py
 
 .PHONY: pytest-split pytest-main pytest-waits
@@ -102,10 +102,10 @@ pytest-split: venv
 	@bash scripts/parallel_make.sh pytest-main pytest-waits
 
 pytest-main:
-	@bash scripts/pytest.sh $(BIN)/python $(addprefix --ignore=,$(WAIT_BOUND_TESTS)) $(PYTEST_ARGS)
+	@PYTEST_TIME_LIMIT=$${PYTEST_TIME_LIMIT:-1800} bash scripts/pytest.sh $(BIN)/python $(addprefix --ignore=,$(WAIT_BOUND_TESTS)) $(PYTEST_ARGS)
 
 pytest-waits:
-	@bash scripts/pytest.sh $(BIN)/python $(WAIT_BOUND_TESTS) $(PYTEST_ARGS)
+	@PYTEST_TIME_LIMIT=$${PYTEST_TIME_LIMIT:-1800} bash scripts/pytest.sh $(BIN)/python $(WAIT_BOUND_TESTS) $(PYTEST_ARGS)
 
 package-check: venv
 	@AIRFLOW_VERSION=$(AIRFLOW_VERSION) bash scripts/check_package.sh

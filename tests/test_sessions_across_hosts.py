@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 
 import pytest
-from hosts import run_hosts
+from hosts import run_hosts, wait_until
 
 from airflow_provider_partneros.testing import PartnerOSStandIn
 
@@ -32,12 +32,15 @@ def test_no_task_fails_on_the_sign_in_limit_however_many_hosts_share_one_ip(
         hosts=hosts,
         per_host=per_host,
         calls=["analyze:partner-1"],
+        # A linger, as deployments have: on a busy machine a host's second task may start only after
+        # its first has finished, and must still find the host's session.
+        linger=5.0,
     )
 
     assert run.failed == []
     assert standin.sign_ins == hosts  # one per host's store, however many of its tasks
     assert standin.sign_in_rate_limited > 0  # the limiter was met, and waited out
-    assert standin.active_sessions == 0  # each host's last task out signed its session out
+    wait_until(lambda: standin.active_sessions == 0, 60, "every host's steward's sign-out")
     floor = math.ceil(hosts / 3) * 10
     print(
         f"\n{hosts} hosts x {per_host}: {run.wall:.1f} s (limiter floor {floor} s), "
