@@ -508,8 +508,13 @@ def test_add_connection_form_in_browser(browser: CDP, api_server: str, tmp_path:
     standard_png = browser.screenshot(DIALOG)
 
     browser.click(_button("Extra Fields"))
+    # The accordion keeps one section open: wait until the standard fields have folded away too (on a
+    # loaded machine the fold starts a frame after the extras appear, when no animation runs yet).
+    base_url = f"{DIALOG}.querySelector('input[placeholder=\"https://app.partneros.com\"]')"
     browser.wait_for(
-        f"{DIALOG}.innerText.includes('Retry backoff (seconds)') && {SETTLED}", "the PartnerOS extra fields"
+        f"{DIALOG}.innerText.includes('Retry backoff (seconds)')"
+        f" && ({base_url}?.offsetParent ?? null) === null && {SETTLED}",
+        "the PartnerOS extra fields (and the standard fields folded away)",
     )
     labels = _labels(browser)
     for label in EXTRA_LABELS.values():
