@@ -59,10 +59,10 @@ from airflow_provider_partneros.testing import (
 )
 
 TIMEOUT = 1.0
-AIRFLOW_TIMEOUT = 5.0
-"""The connection timeout of cases run in real Airflow that are not about timeouts. Airflow runs in
-this process there, and on a loaded CI machine a loopback answer once took over 1 s: a sign-in whose
-answer the client gave up on leaves a session it cannot sign out, and the counts no longer match."""
+CALM_TIMEOUT = 5.0
+"""The connection timeout of cases that are not about timeouts. On a loaded CI machine a loopback
+answer once took over 1 s: a sign-in whose answer the client gave up on leaves a session it cannot
+sign out (or a second sign-in), and the counts no longer match."""
 BACKOFF = 0.01
 RETRIES = 2
 CONN_ID = "partneros_default"
@@ -73,12 +73,19 @@ DOCS = Path(__file__).resolve().parent.parent / "docs" / "faults.md"
 Outcome = Literal["ok", "retryable", "fatal"]
 
 
-def hang_bound(calls: int = 1, server_wait: float = 0.0, stream: bool = False) -> float:
+def hang_bound(
+    calls: int = 1, server_wait: float = 0.0, stream: bool = False, timeout: float = TIMEOUT
+) -> float:
     """Longest a case may take: every attempt bounded by the timeout (connect + read; a streamed body
     by ``STREAM_TIMEOUT_FACTOR`` timeouts), backoff sleeps, waits the server asked for, and slack."""
-    per_attempt = 2 * TIMEOUT + (STREAM_TIMEOUT_FACTOR * TIMEOUT if stream else 0.0)
+    per_attempt = 2 * timeout + (STREAM_TIMEOUT_FACTOR * timeout if stream else 0.0)
     sleeps = sum(BACKOFF * 2**i for i in range(RETRIES))
     return calls * (RETRIES + 1) * per_attempt + sleeps + server_wait + 3.0
+
+
+def _timeout_for(fault: Fault | None) -> float:
+    """``TIMEOUT`` when the case is about a timeout (a slow or dripping answer), else ``CALM_TIMEOUT``."""
+    return TIMEOUT if fault is not None and fault.kind in ("delay", "drip") else CALM_TIMEOUT
 
 
 def use_connection(
@@ -205,6 +212,11 @@ class Case:
     check: Callable[[PartnerOSError], None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def timeout(self) -> float:
+        """The connection timeout the case runs with (see ``_timeout_for``)."""
+        return float(self.extra.get("timeout", _timeout_for(self.fault)))
+
 
 def _retry_after(expected: float) -> Callable[[PartnerOSError], None]:
     def check(err: PartnerOSError) -> None:
@@ -316,7 +328,8 @@ CASES: list[Case] = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_fault(case: Case, standin: PartnerOSStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
-    use_connection(monkeypatch, standin, **case.extra)
+    timeout = case.timeout
+    use_connection(monkeypatch, standin, **{"timeout": timeout, **case.extra})
     call = CALLS[case.call]
     if case.fault is not None:
         target = SIGN_IN if case.on_sign_in else call.path
@@ -340,7 +353,7 @@ def test_fault(case: Case, standin: PartnerOSStandIn, monkeypatch: pytest.Monkey
             case.check(err)
     if case.requests is not None:
         assert standin.requests[call.key] == case.requests
-    assert elapsed < hang_bound(server_wait=case.server_wait, stream=call.stream)
+    assert elapsed < hang_bound(server_wait=case.server_wait, stream=call.stream, timeout=timeout)
     # Invariants: one sign-in (none for the public endpoint), and it was signed out.
     sign_ins_expected = 0 if call.public or (case.on_sign_in and case.outcome == "fatal") else 1
     assert standin.sign_ins == sign_ins_expected
@@ -744,11 +757,6 @@ def _dag(dag_id: str, fn: Callable[[], Any], **task_kwargs: Any) -> DAG:
     return dag
 
 
-def _timeout_for(fault: Fault) -> float:
-    """``TIMEOUT`` when the case is about a timeout (a slow or dripping answer), else ``AIRFLOW_TIMEOUT``."""
-    return TIMEOUT if fault.kind in ("delay", "drip") else AIRFLOW_TIMEOUT
-
-
 def _status_task() -> str:
     with PartnerOSHook(CONN_ID) as hook:
         return str(hook.get_integration_status(DEMO_SALESFORCE_CONNECTION)["status"])
@@ -829,7 +837,7 @@ def test_fault_async_transport(case: Case, standin: PartnerOSStandIn) -> None:
             Fault(**{**case.fault.__dict__, "route": SIGN_IN if case.on_sign_in else _STATUS_PATH})
         )
     started = time.monotonic()
-    err = _run_async_status(_async_settings(standin, **case.extra))
+    err = _run_async_status(_async_settings(standin, **{"timeout": case.timeout, **case.extra}))
     elapsed = time.monotonic() - started
     assert_outcome(err, case.outcome, case.error)
     if err is not None:
@@ -841,7 +849,7 @@ def test_fault_async_transport(case: Case, standin: PartnerOSStandIn) -> None:
             case.check(err)
     if case.requests is not None:
         assert standin.requests[f"GET {STATUS_ROUTE}"] == case.requests
-    assert elapsed < hang_bound(server_wait=case.server_wait)
+    assert elapsed < hang_bound(server_wait=case.server_wait, timeout=case.timeout)
     assert standin.sign_ins == (0 if case.on_sign_in and case.outcome == "fatal" else 1)
     assert standin.sign_outs == standin.sign_ins
     assert_sessions_closed(standin)
@@ -924,7 +932,7 @@ def test_sensor_faults(
     during the (deferred) wait signs in again, a fault that never ends fails within bounded time."""
     # A drip never ends, so the timeout only sets how long the case takes; 1 s (TIMEOUT) once let a
     # loaded CI machine time out the sign-in's own answer, leaving a session the client never learnt of.
-    timeout = 3.0 if scenario == "drip-persistent" else AIRFLOW_TIMEOUT
+    timeout = 3.0 if scenario == "drip-persistent" else CALM_TIMEOUT
     use_connection(monkeypatch, standin, max_retries=0, timeout=timeout)
     standin.add_integration(SENSOR_CID, organization="org-demo", status="disconnected")
     # Not ready for two polls, then ready ("disconnected" is not a failure status in these sensors).
