@@ -250,13 +250,15 @@ def test_rate_limit_that_outlasts_the_sign_in_deadline_is_retryable_with_the_ser
     standin: PartnerOSStandIn, monkeypatch: pytest.MonkeyPatch, mocker: Any
 ) -> None:
     use_connection(monkeypatch, standin, max_retries=0)
-    mocker.patch.object(protocol, "sign_in_patience", return_value=5.0)  # the seam: the deadline
+    mocker.patch.object(protocol.flows, "sign_in_patience", return_value=5.0)  # the seam: the deadline
     standin.inject(Fault.rate_limited(retry_after=7, route="/api/auth/sign-in/email", times=None))
     with PartnerOSHook() as hook, pytest.raises(PartnerOSRateLimitedError) as err:
         hook.get_integration_status(STATUS)
 
     assert not isinstance(err.value, AirflowFailException)
     assert err.value.retry_after == 7
+    # A wait past the deadline is not begun: one sign-in attempt, not one per 7 s until the deadline.
+    assert standin.requests["POST /api/auth/sign-in/email"] == 1
 
 
 # --- each documented answer maps to the outcome a user handles ---------------------------------------
