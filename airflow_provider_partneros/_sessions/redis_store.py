@@ -449,6 +449,10 @@ class RedisEntry:
         self.scripts = _scripts(conn)
         self.name = keys.name("entry")
         self._lock: RedisHeld | None = None
+        self._state_at_lock: tuple[bytes | None] | None = None
+        """The state record as it was when this process took the lock (fetched in the same round trip;
+        a 1-tuple, as the record may be absent): nobody else writes it while the lock is ours, so the
+        first :meth:`read` under the lock needs no round trip of its own."""
         self._failing_since: float | None = None
 
     def key(self, what: str) -> str:
@@ -474,10 +478,14 @@ class RedisEntry:
         pause = 0.005
         while True:
             with self._io("taking the lock"):
-                taken = self.client.set(key, token, nx=True, px=int(LEASE_TTL * 1000))
+                attempt = self.client.pipeline(transaction=True)
+                attempt.set(key, token, nx=True, px=int(LEASE_TTL * 1000))
+                attempt.get(self.key("state"))
+                taken, state = attempt.execute()
             if taken:
                 held = RedisHeld(self, key, token, exclusive=True)
                 self._lock = held
+                self._state_at_lock = (state,)
                 return held
             if time.monotonic() >= deadline or (cancelled is not None and cancelled.is_set()):
                 return None
@@ -487,11 +495,17 @@ class RedisEntry:
     def released(self, held: RedisHeld) -> None:
         if self._lock is held:
             self._lock = None
+            self._state_at_lock = None
 
     def read(self) -> StoreState:
         key = self.key("state")
-        with self._io("reading the session record"):
-            blob = self.client.get(key)
+        fetched, self._state_at_lock = self._state_at_lock, None
+        blob: bytes | str | None
+        if fetched is not None:
+            (blob,) = fetched
+        else:
+            with self._io("reading the session record"):
+                blob = self.client.get(key)
         text = unseal(self.keys, key, blob)  # type: ignore[arg-type]
         return StoreState.from_json(text) if text is not None else StoreState()
 
@@ -501,6 +515,7 @@ class RedisEntry:
         key = self.key("state")
         blob = seal(self.keys, key, state.to_json())
         held = self._lock
+        self._state_at_lock = None
         with self._io("writing the session record"):
             if held is None:
                 self.client.set(key, blob, px=STATE_TTL * 1000)
