@@ -217,6 +217,11 @@ class Case:
         """The connection timeout the case runs with (see ``_timeout_for``)."""
         return float(self.extra.get("timeout", _timeout_for(self.fault)))
 
+    @property
+    def connection_extra(self) -> dict[str, Any]:
+        """The case's connection extras, its timeout included."""
+        return {**self.extra, "timeout": self.timeout}
+
 
 def _retry_after(expected: float) -> Callable[[PartnerOSError], None]:
     def check(err: PartnerOSError) -> None:
@@ -328,8 +333,7 @@ CASES: list[Case] = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_fault(case: Case, standin: PartnerOSStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
-    timeout = case.timeout
-    use_connection(monkeypatch, standin, **{"timeout": timeout, **case.extra})
+    use_connection(monkeypatch, standin, **case.connection_extra)
     call = CALLS[case.call]
     if case.fault is not None:
         target = SIGN_IN if case.on_sign_in else call.path
@@ -353,7 +357,7 @@ def test_fault(case: Case, standin: PartnerOSStandIn, monkeypatch: pytest.Monkey
             case.check(err)
     if case.requests is not None:
         assert standin.requests[call.key] == case.requests
-    assert elapsed < hang_bound(server_wait=case.server_wait, stream=call.stream, timeout=timeout)
+    assert elapsed < hang_bound(server_wait=case.server_wait, stream=call.stream, timeout=case.timeout)
     # Invariants: one sign-in (none for the public endpoint), and it was signed out.
     sign_ins_expected = 0 if call.public or (case.on_sign_in and case.outcome == "fatal") else 1
     assert standin.sign_ins == sign_ins_expected
@@ -837,7 +841,7 @@ def test_fault_async_transport(case: Case, standin: PartnerOSStandIn) -> None:
             Fault(**{**case.fault.__dict__, "route": SIGN_IN if case.on_sign_in else _STATUS_PATH})
         )
     started = time.monotonic()
-    err = _run_async_status(_async_settings(standin, **{"timeout": case.timeout, **case.extra}))
+    err = _run_async_status(_async_settings(standin, **case.connection_extra))
     elapsed = time.monotonic() - started
     assert_outcome(err, case.outcome, case.error)
     if err is not None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hosts import wait_until
 from redis_helpers import RedisServer
 
 from airflow_provider_partneros._connection.settings import PartnerOSSettings
@@ -106,15 +107,6 @@ def hold(holders: list[Holder], entry: RedisEntry, what: str, **order: Any) -> H
     holders.append(holder)
     holder.wait_for("held")
     return holder
-
-
-def wait_until(condition: Any, timeout: float) -> float:
-    """Seconds until ``condition()`` held (polling); fails past ``timeout``."""
-    start = time.monotonic()
-    while not condition():
-        assert time.monotonic() - start < timeout, "condition did not come in time"
-        time.sleep(0.05)
-    return time.monotonic() - start
 
 
 # --- the lock ------------------------------------------------------------------------------------------
@@ -207,7 +199,9 @@ def test_a_killed_user_stops_counting_within_the_expiry(entry: RedisEntry, holde
     assert not entry.unused(session)
     assert not entry.idle()
     killed = min(claim.kill(), interest.kill())
-    wait_until(lambda: entry.unused(session) and entry.idle(), timeout=LEASE_TTL + 3)
+    wait_until(
+        lambda: entry.unused(session) and entry.idle(), LEASE_TTL + 3, "the dead holder's claims to lapse"
+    )
     assert time.monotonic() - killed <= LEASE_TTL + 0.5
 
 
@@ -394,7 +388,7 @@ def test_after_flushall_the_record_is_empty_and_live_users_count_again(
     claim = entry.claim(session)
     redis_server.flushall()
     assert entry.read() == StoreState()
-    wait_until(lambda: not entry.unused(session), timeout=HEARTBEAT_INTERVAL * 2 + 1)  # the heartbeat
+    wait_until(lambda: not entry.unused(session), HEARTBEAT_INTERVAL * 2 + 1, "the heartbeat's new claim")
     claim.release()
 
 

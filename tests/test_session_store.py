@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hosts import wait_until
 
 from airflow_provider_partneros._connection.settings import settings_from_connection
 from airflow_provider_partneros._sessions.file_store import FileStore
@@ -287,14 +288,6 @@ def test_the_orphan_of_a_killed_last_user_is_signed_out_by_the_next_task_once_to
 
 
 # --- an unused session lingers for the next task, then the steward signs it out --------------------
-
-
-def wait_until(condition: Any, timeout: float, what: str) -> float:
-    started = time.monotonic()
-    while not condition():
-        assert time.monotonic() - started < timeout, f"timed out waiting for {what}"
-        time.sleep(0.1)
-    return time.monotonic() - started
 
 
 def test_tasks_that_follow_each_other_share_one_lingering_session(
